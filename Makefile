@@ -1,0 +1,38 @@
+# The two commands a new user runs:  make demo  and  make test
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Install, prepare the example project's database and demo users, and serve it at
+# http://127.0.0.1:8000/ with runserver (HTTP and WebSockets, autoreload).
+demo: $(STAMP)
+	cd example && ../$(BIN)/python manage.py migrate --no-input
+	cd example && ../$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# Install, then lint, type-check and run the whole test suite.
+test: $(STAMP) lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy courant tests example
+
+# pytest exits 5 when it collects no tests: that is a failure here, never a pass.
+pytest: $(STAMP)
+	$(BIN)/python -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
+	exit $$status
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

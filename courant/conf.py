@@ -1,0 +1,113 @@
+"""Courant's settings: the ``COURANT`` dict in Django settings, validated once.
+
+Example::
+
+    COURANT = {
+        "ENGINE": "memory://",          # or "redis://127.0.0.1:6379/0"
+        "MAX_MESSAGE_SIZE": 1 << 20,     # bytes; larger incoming messages close with 1009
+        "SEND_QUEUE_LIMIT": 1024,        # frames waiting for one client before it is closed
+        "HEARTBEAT_INTERVAL": 20.0,      # seconds between pings (None disables)
+        "HEARTBEAT_TIMEOUT": 20.0,       # seconds to wait for the pong
+        "CLOSE_TIMEOUT": 5.0,            # seconds a close may wait for a stuck client
+        "ALLOWED_ORIGINS": [],           # extra browser origins; "*" turns the check off
+        "SYNC_THREADS": 8,               # threads that run sync handlers
+    }
+
+Every key is optional. Unknown keys and values of the wrong type raise
+``ImproperlyConfigured`` naming the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The validated ``COURANT`` setting. Attribute names are the keys, lower-cased."""
+
+    engine: str = "memory://"
+    max_message_size: int | None = 1 << 20
+    send_queue_limit: int = 1024
+    heartbeat_interval: float | None = 20.0
+    heartbeat_timeout: float = 20.0
+    close_timeout: float = 5.0
+    allowed_origins: tuple[str, ...] = ()
+    sync_threads: int = 8
+
+
+def _positive_int(key: str, value: Any, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        allowed = "a positive integer" + (" or None" if optional else "")
+        raise ImproperlyConfigured(f"COURANT[{key!r}] must be {allowed}, not {value!r}.")
+    return value
+
+
+def _positive_number(key: str, value: Any, *, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        allowed = "a positive number of seconds" + (" or None" if optional else "")
+        raise ImproperlyConfigured(f"COURANT[{key!r}] must be {allowed}, not {value!r}.")
+    return float(value)
+
+
+def _string(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ImproperlyConfigured(f"COURANT[{key!r}] must be a non-empty string, not {value!r}.")
+    return value
+
+
+def _origins(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ImproperlyConfigured(f"COURANT[{key!r}] must be a list of origins, not {value!r}.")
+    for origin in value:
+        if not isinstance(origin, str) or not (origin == "*" or "://" in origin):
+            raise ImproperlyConfigured(
+                f"COURANT[{key!r}] entries must look like 'https://example.com' (or be '*'), "
+                f"not {origin!r}."
+            )
+    return tuple(origin.rstrip("/").lower() for origin in value)
+
+
+_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "ENGINE": _string,
+    "MAX_MESSAGE_SIZE": functools.partial(_positive_int, optional=True),
+    "SEND_QUEUE_LIMIT": _positive_int,
+    "HEARTBEAT_INTERVAL": functools.partial(_positive_number, optional=True),
+    "HEARTBEAT_TIMEOUT": _positive_number,
+    "CLOSE_TIMEOUT": _positive_number,
+    "ALLOWED_ORIGINS": _origins,
+    "SYNC_THREADS": _positive_int,
+}
+
+
+def parse(raw: Mapping[str, Any]) -> Settings:
+    """Validate a ``COURANT`` dict and return the settings it describes."""
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"COURANT must be a dict, not {type(raw).__name__}.")
+    unknown = sorted(set(raw) - set(_PARSERS))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"Unknown COURANT setting(s) {', '.join(map(repr, unknown))}; "
+            f"valid keys are {', '.join(sorted(_PARSERS))}."
+        )
+    values = {key.lower(): _PARSERS[key](key, value) for key, value in raw.items()}
+    return Settings(**values)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The current settings; cached, and cleared when ``COURANT`` changes in tests."""
+    return parse(getattr(django_settings, "COURANT", {}))
+
+
+__all__ = ["Settings", "get_settings", "parse"]

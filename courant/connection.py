@@ -1,0 +1,308 @@
+"""Connections: one client on one transport, as consumers and the hub see it.
+
+A connection owns a bounded send queue and the task that drains it into the transport.
+Everything that reaches the client (the handshake answer, the consumer's own frames,
+topic messages fanned out by the hub, the close) goes through that queue, in order.
+Queuing never blocks: a client that does not read fills its queue, and once more than
+``SEND_QUEUE_LIMIT`` frames wait it is closed with
+:attr:`~courant.closecodes.CloseCode.SEND_QUEUE_FULL`, its queue dropped, while every
+other client carries on.
+
+The connection knows nothing of the consumer; a transport driver (see
+:mod:`courant.transports`) creates it, feeds the consumer, and ends it. Transport
+subclasses only say how to build their ASGI events.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import enum
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from ._sync import call_on_loop
+from .closecodes import CloseCode
+from .exceptions import InvalidState
+from .topics import validate_topic
+
+if TYPE_CHECKING:
+    from .conf import Settings
+    from .hub import Hub
+    from .message import Message
+    from .types import ASGIEvent, Send
+
+logger = logging.getLogger("courant.connection")
+
+#: The longest close reason RFC 6455 allows, in UTF-8 bytes (section 5.5: 125 minus the code).
+MAX_REASON_BYTES = 123
+
+
+class State(enum.Enum):
+    """Where a connection is in its life. Moves only forward."""
+
+    #: The handshake is waiting for the consumer to ``accept()`` or ``close()``.
+    CONNECTING = "connecting"
+    #: Accepted: frames flow both ways.
+    OPEN = "open"
+    #: A close is queued or sent; nothing more is queued.
+    CLOSING = "closing"
+    #: The transport is gone.
+    CLOSED = "closed"
+
+
+def check_close_code(code: int) -> int:
+    """Return ``code`` if a server may send it (RFC 6455 section 7.4), else raise."""
+    if code in (1000, 1001, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014):
+        return code
+    if 3000 <= code <= 4999:
+        return code
+    raise ValueError(f"{code} is not a close code a server may send; use 1000 or 3000-4999")
+
+
+def _truncate_reason(reason: str) -> str:
+    encoded = reason.encode()
+    if len(encoded) <= MAX_REASON_BYTES:
+        return reason
+    return encoded[:MAX_REASON_BYTES].decode(errors="ignore")
+
+
+class Connection(abc.ABC):
+    """One client on one transport.
+
+    Create it on the event loop that will serve it. Every public method may be called
+    from that loop or, from a sync handler, from another thread (the call then runs on
+    the loop and returns once it has).
+    """
+
+    #: ``"websocket"``, ``"sse"`` or ``"longpoll"``.
+    transport: ClassVar[str]
+
+    def __init__(self, send: Send, *, hub: Hub, settings: Settings) -> None:
+        self.state = State.CONNECTING
+        self.hub = hub
+        #: Topics this connection has joined.
+        self.topics: set[str] = set()
+        #: The close code, once known: the one the server sent, or the one the client did.
+        self.close_code: int | None = None
+        self._send = send
+        self._loop = asyncio.get_running_loop()
+        self._queue: deque[ASGIEvent] = deque()
+        self._limit = settings.send_queue_limit
+        self._close_timeout = settings.close_timeout
+        self._waiter: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._final: ASGIEvent | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        #: Set by the driver: ends the conversation when a close cannot complete in time.
+        self.on_abort: Callable[[], None] | None = None
+        #: How the hub hands this connection a topic message. Forwarding it to the client
+        #: is the default; a driver whose consumer handles messages itself replaces it.
+        self.deliver: Callable[[Message], None] = self.forward
+
+    # -- what a transport builds ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def _accept_event(
+        self, subprotocol: str | None, headers: Iterable[tuple[bytes, bytes]]
+    ) -> ASGIEvent:
+        """The event that completes the handshake."""
+
+    @abc.abstractmethod
+    def _text_event(self, text: str) -> ASGIEvent:
+        """The event that sends one text frame."""
+
+    @abc.abstractmethod
+    def _bytes_event(self, data: bytes) -> ASGIEvent:
+        """The event that sends one binary frame."""
+
+    @abc.abstractmethod
+    def _message_event(self, message: Message) -> ASGIEvent:
+        """The event that sends a topic message; shared by every subscriber, so build it
+        once per message (``Message`` caches it)."""
+
+    @abc.abstractmethod
+    def _close_event(self, code: int, reason: str) -> ASGIEvent:
+        """The event that closes the connection, or refuses it during the handshake."""
+
+    # -- actions -----------------------------------------------------------------------
+
+    def accept(
+        self, subprotocol: str | None = None, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> None:
+        """Complete the handshake. Frames queued before it (topic messages that arrived
+        while ``connect()`` ran) follow it, in order."""
+        call_on_loop(self._loop, self._accept, subprotocol, headers)
+
+    def _accept(self, subprotocol: str | None, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        if self.state is not State.CONNECTING:
+            raise InvalidState(f"accept() on a connection that is {self.state.value}")
+        self.state = State.OPEN
+        self._queue.appendleft(self._accept_event(subprotocol, headers))
+        self._start_writer()
+
+    def send_text(self, text: str) -> None:
+        """Queue one text frame."""
+        if not isinstance(text, str):
+            raise TypeError(f"send_text() takes str, not {type(text).__name__}")
+        call_on_loop(self._loop, self._send_own, self._text_event(text))
+
+    def send_bytes(self, data: bytes) -> None:
+        """Queue one binary frame."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"send_bytes() takes bytes, not {type(data).__name__}")
+        call_on_loop(self._loop, self._send_own, self._bytes_event(bytes(data)))
+
+    def _send_own(self, event: ASGIEvent) -> None:
+        if self.state is State.CONNECTING:
+            raise InvalidState("send before accept(): accept the connection first")
+        self._push(event)
+
+    def forward(self, message: Message) -> None:
+        """Queue a topic message exactly as it was published."""
+        self._push(self._message_event(message))
+
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Close the connection after the frames already queued; during the handshake,
+        refuse it. Closing twice does nothing."""
+        check_close_code(code)
+        call_on_loop(self._loop, self._close, code, _truncate_reason(reason), True)
+
+    def _close(self, code: int, reason: str, flush: bool) -> None:
+        if self.state in (State.CLOSING, State.CLOSED):
+            return
+        if not flush or self.state is State.CONNECTING:
+            self._queue.clear()
+        self.state = State.CLOSING
+        self.close_code = code
+        self._final = self._close_event(code, reason)
+        self._queue.append(self._final)
+        self._start_writer()
+        self._wake()
+        # A client that does not read may never take the close frame either: past the
+        # timeout the driver ends the conversation without it.
+        self._close_timer = self._loop.call_later(self._close_timeout, self._abort_if_not_closed)
+
+    def _abort_if_not_closed(self) -> None:
+        if self.state is not State.CLOSED and self.on_abort is not None:
+            logger.info(
+                "%s connection did not close within %.1fs; ending it",
+                self.transport,
+                self._close_timeout,
+            )
+            self.on_abort()
+
+    # -- topics ------------------------------------------------------------------------
+
+    async def join(self, topic: str) -> None:
+        """Subscribe to ``topic``; messages published afterwards are delivered."""
+        validate_topic(topic)
+        if topic in self.topics or self.state in (State.CLOSING, State.CLOSED):
+            return
+        await self.hub.join(topic, self)
+        if self.closed:
+            # The client left while the subscription was being made.
+            await self.hub.leave(topic, self)
+        else:
+            self.topics.add(topic)
+
+    async def leave(self, topic: str) -> None:
+        """Unsubscribe from ``topic``. Leaving a topic not joined does nothing."""
+        if topic in self.topics:
+            self.topics.discard(topic)
+            await self.hub.leave(topic, self)
+
+    def _drop_topics(self) -> list[str]:
+        """Stop all deliveries at once; return the topics the process must unsubscribe."""
+        topics, self.topics = self.topics, set()
+        return [topic for topic in topics if self.hub.discard(topic, self)]
+
+    # -- the send queue ----------------------------------------------------------------
+
+    def _push(self, event: ASGIEvent) -> None:
+        if self.state is State.CLOSING or self.state is State.CLOSED:
+            return
+        queue = self._queue
+        queue.append(event)
+        if len(queue) > self._limit:
+            self.overflow()
+            return
+        self._wake()
+
+    def overflow(self) -> None:
+        """Close the connection because the client does not keep up: what is queued for
+        it is dropped, and it is closed with ``SEND_QUEUE_FULL``."""
+        logger.warning(
+            "Closing %s connection: more than SEND_QUEUE_LIMIT=%d frames waiting (the client "
+            "is not reading)",
+            self.transport,
+            self._limit,
+        )
+        self._close(CloseCode.SEND_QUEUE_FULL, "send queue full", False)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set_result(None)
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = self._loop.create_task(self._write())
+
+    async def _write(self) -> None:
+        queue = self._queue
+        send = self._send
+        try:
+            while True:
+                while queue:
+                    event = queue.popleft()
+                    await send(event)
+                    if event is self._final:
+                        return
+                self._waiter = self._loop.create_future()
+                await self._waiter
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The transport is gone (uvicorn raises ClientDisconnected, an OSError); the
+            # driver learns it from the disconnect event. Stop queuing for it meanwhile.
+            logger.debug("%s send failed: %r", self.transport, exc)
+            if self.state is not State.CLOSED:
+                self.state = State.CLOSING
+            queue.clear()
+
+    # -- the end -----------------------------------------------------------------------
+
+    def finish(self, code: int) -> list[str]:
+        """Mark the connection closed (called once, by the driver). Stops the writer and
+        all deliveries; returns the topics the process must now unsubscribe from."""
+        self.state = State.CLOSED
+        if self.close_code is None:
+            self.close_code = code
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        self._queue.clear()
+        return self._drop_topics()
+
+    @property
+    def closed(self) -> bool:
+        """True once the transport is gone."""
+        return self.state is State.CLOSED
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop serving this connection."""
+        return self._loop
+
+    @property
+    def queued(self) -> int:
+        """How many frames wait to be sent to the client."""
+        return len(self._queue)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.state.value} topics={len(self.topics)}>"

@@ -1,0 +1,37 @@
+"""Exceptions raised by Courant.
+
+The tree::
+
+    CourantError
+     ├── InvalidTopic        (also ValueError)  a topic name that cannot be used
+     ├── EncodeError         (also TypeError)   published data that cannot be encoded
+     ├── InvalidState        (also RuntimeError) an action in the wrong connection state
+     └── EngineError                             the engine failed to do its part
+
+Bad input from a *client* never raises into user code: the connection driver maps it to a
+close code (see :mod:`courant.closecodes`). These exceptions are for mistakes in the
+server-side code that calls Courant.
+"""
+
+
+class CourantError(Exception):
+    """Base class of every exception Courant raises on purpose."""
+
+
+class InvalidTopic(CourantError, ValueError):
+    """A topic name is empty, too long, or contains whitespace or control characters."""
+
+
+class EncodeError(CourantError, TypeError):
+    """Published data is neither ``str``, ``bytes`` nor JSON-serializable."""
+
+
+class InvalidState(CourantError, RuntimeError):
+    """A connection action was called in a state that does not allow it.
+
+    For example ``send()`` before ``accept()``, or ``accept()`` twice.
+    """
+
+
+class EngineError(CourantError):
+    """The engine could not publish or subscribe."""

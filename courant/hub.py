@@ -1,0 +1,234 @@
+"""The hub: the per-process registry of topic -> local subscribers.
+
+Every connection in the process that joins a topic is registered here. The hub subscribes
+the *process* to the topic through the engine when the first local subscriber joins and
+unsubscribes it when the last one leaves, so the engine's work is per process, never per
+connection. Each message the engine delivers is handed to every local subscriber of its
+topic as it is: encoded once, written many times.
+
+The hub serves one event loop: the one its connections run on. Publishing from another
+thread or loop (a sync view, a thread of your own) hops to that loop, so offsets are
+assigned and messages fanned out in one place and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
+
+from .conf import get_settings
+from .engines import Engine, create_engine
+from .exceptions import EngineError
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .message import Kind, Message, Payload
+
+logger = logging.getLogger("courant.hub")
+
+
+class Subscriber(Protocol):
+    """What the hub delivers to: in practice, a :class:`~courant.connection.Connection`."""
+
+    def deliver(self, message: Message) -> None:
+        """Take one message of a joined topic. Must not block, and must not join or
+        leave topics synchronously (the hub is iterating its subscribers)."""
+
+
+class _Topic:
+    __slots__ = ("ready", "subscribers")
+
+    def __init__(self, ready: asyncio.Future[None]) -> None:
+        self.subscribers: set[Subscriber] = set()
+        # Resolved once the engine confirms the process subscription; joins that arrive
+        # meanwhile wait for it so none of them returns before messages can flow.
+        self.ready = ready
+
+
+class Hub:
+    """Topic -> local subscribers, for one process and one event loop."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        engine.bind(self.fan_out)
+        self._topics: dict[str, _Topic] = {}
+        self._connections: set[Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- the loop this hub serves ------------------------------------------------------
+
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        running = asyncio.get_running_loop()
+        if self._loop is running:
+            return running
+        if self._loop is not None and self._loop.is_running():
+            raise RuntimeError(
+                "Courant's hub already serves connections on another running event loop; "
+                "one process serves its connections from one loop."
+            )
+        self._drop_stale()
+        self._loop = running
+        return running
+
+    def _drop_stale(self) -> None:
+        """Forget connections and topics of a loop that has stopped: nothing can serve
+        them again (this happens between tests that each run their own loop)."""
+        if self._topics or self._connections:
+            logger.warning(
+                "Dropping %d connection(s) and %d topic(s) left behind by a stopped event loop.",
+                len(self._connections),
+                len(self._topics),
+            )
+            self._topics.clear()
+            self._connections.clear()
+        self._loop = None
+
+    def _release_loop_if_idle(self) -> None:
+        if not self._topics and not self._connections:
+            self._loop = None
+
+    # -- connections -------------------------------------------------------------------
+
+    def register(self, connection: Connection) -> None:
+        """Count a connection as open in this process (for stats and shutdown)."""
+        self._bind_loop()
+        self._connections.add(connection)
+
+    def unregister(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+        self._release_loop_if_idle()
+
+    # -- topics ------------------------------------------------------------------------
+
+    async def join(self, topic: str, subscriber: Subscriber) -> None:
+        """Add ``subscriber`` to ``topic``. When this returns, every message published on
+        the topic afterwards reaches the subscriber."""
+        loop = self._bind_loop()
+        entry = self._topics.get(topic)
+        if entry is None:
+            entry = self._topics[topic] = _Topic(loop.create_future())
+            try:
+                await self.engine.subscribe(topic)
+            except BaseException as exc:
+                if self._topics.get(topic) is entry:
+                    del self._topics[topic]
+                failure = EngineError(f"could not subscribe to topic {topic!r}: {exc!r}")
+                entry.ready.set_exception(failure)
+                entry.ready.exception()  # retrieved here; waiters re-raise it
+                self._release_loop_if_idle()
+                if isinstance(exc, Exception):
+                    raise failure from exc
+                raise
+            entry.ready.set_result(None)
+        elif not entry.ready.done():
+            await asyncio.shield(entry.ready)
+        entry.subscribers.add(subscriber)
+
+    async def leave(self, topic: str, subscriber: Subscriber) -> None:
+        """Remove ``subscriber`` from ``topic``; unsubscribe the process if it was the last."""
+        if self.discard(topic, subscriber):
+            await self.release((topic,))
+
+    def discard(self, topic: str, subscriber: Subscriber) -> bool:
+        """Remove ``subscriber`` from ``topic`` at once, without engine I/O.
+
+        Returns True if the topic has no local subscriber left, in which case the caller
+        must call ``engine.unsubscribe(topic)`` (which :meth:`leave` does).
+        """
+        entry = self._topics.get(topic)
+        if entry is None or subscriber not in entry.subscribers:
+            return False
+        entry.subscribers.discard(subscriber)
+        if entry.subscribers or not entry.ready.done():
+            return False
+        del self._topics[topic]
+        self._release_loop_if_idle()
+        return True
+
+    async def release(self, topics: Iterable[str]) -> None:
+        """Unsubscribe the process from ``topics``, which :meth:`discard` reported as left
+        without local subscribers. A topic joined again since then is kept."""
+        for topic in topics:
+            if topic in self._topics:
+                continue
+            try:
+                await self.engine.unsubscribe(topic)
+            except Exception:
+                logger.exception("Unsubscribing the process from topic %r failed", topic)
+
+    def fan_out(self, message: Message) -> None:
+        """Hand ``message`` to every local subscriber of its topic. Called by the engine,
+        on the hub's loop, in offset order per topic."""
+        entry = self._topics.get(message.topic)
+        if entry is None:
+            return
+        for subscriber in entry.subscribers:
+            try:
+                subscriber.deliver(message)
+            except Exception:
+                logger.exception("Delivering %r to %r failed", message, subscriber)
+
+    # -- publishing --------------------------------------------------------------------
+
+    async def publish(self, topic: str, kind: Kind, payload: Payload) -> Message:
+        """Publish through the engine, on the loop this hub serves."""
+        loop = self._loop
+        if loop is not None and loop is not asyncio.get_running_loop():
+            if loop.is_running():
+                coroutine = self.engine.publish(topic, kind, payload)
+                return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, loop))
+            self._drop_stale()
+        return await self.engine.publish(topic, kind, payload)
+
+    # -- introspection and shutdown ----------------------------------------------------
+
+    def subscribers(self, topic: str) -> int:
+        """How many local subscribers ``topic`` has in this process."""
+        entry = self._topics.get(topic)
+        return len(entry.subscribers) if entry else 0
+
+    def stats(self) -> dict[str, object]:
+        """What a status page shows: the engine, open connections, topics in use."""
+        return {
+            "engine": self.engine.name,
+            "connections": len(self._connections),
+            "topics": len(self._topics),
+        }
+
+    async def shutdown(self, code: int, reason: str) -> None:
+        """Close every open connection with ``code``, then the engine."""
+        for connection in list(self._connections):
+            connection.close(code, reason)
+        await self.engine.close()
+
+
+_hub: Hub | None = None
+_hub_lock = threading.Lock()
+
+
+def get_hub() -> Hub:
+    """The process's hub, created on first use with the engine from settings."""
+    global _hub
+    hub = _hub
+    if hub is None:
+        with _hub_lock:
+            if _hub is None:
+                _hub = Hub(create_engine(get_settings().engine))
+            hub = _hub
+    return hub
+
+
+def reset_hub() -> None:
+    """Forget the process's hub so the next :func:`get_hub` builds it from settings again.
+
+    For tests that change ``COURANT["ENGINE"]``; connections of the old hub keep it.
+    """
+    global _hub
+    with _hub_lock:
+        _hub = None
+
+
+__all__ = ["Hub", "Subscriber", "get_hub", "reset_hub"]

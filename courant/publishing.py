@@ -1,0 +1,44 @@
+"""Publishing from anywhere: views, signal handlers, management commands, tasks.
+
+``courant.publish(topic, data)`` is for sync code, ``await courant.apublish(topic, data)``
+for async code. Both return the :class:`~courant.message.Message` as published, with its
+offset. ``data`` may be a ``str`` (sent as-is as text), ``bytes`` (sent as binary) or any
+JSON-serializable value.
+
+With the memory engine a publish reaches the connections of the same process only; an
+engine that links processes (Redis) reaches every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from asgiref.sync import async_to_sync
+
+from .hub import get_hub
+from .message import Message, encode
+from .topics import validate_topic
+
+
+async def apublish(topic: str, data: object) -> Message:
+    """Publish ``data`` on ``topic`` to every subscriber, in offset order."""
+    validate_topic(topic)
+    kind, payload = encode(data)
+    return await get_hub().publish(topic, kind, payload)
+
+
+def publish(topic: str, data: object) -> Message:
+    """Sync twin of :func:`apublish`, for views, signals, commands and tasks."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "courant.publish() is for sync code; in async code use `await courant.apublish(...)`"
+        )
+    validate_topic(topic)
+    return async_to_sync(apublish)(topic, data)
+
+
+__all__ = ["apublish", "publish"]

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("", views.open_room, name="open"),
+    path("<slug:room>/", views.room, name="room"),
+    path("<slug:room>/post/", views.post, name="post"),
+]

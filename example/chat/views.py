@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Max
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_POST
+
+from .messages import post_message
+from .models import ChatMessage
+
+HISTORY = 50
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    rooms = (
+        ChatMessage.objects.values("room")
+        .annotate(messages=Count("id"), last=Max("created"))
+        .order_by("-last")[:20]
+    )
+    return render(request, "chat/home.html", {"rooms": rooms})
+
+
+@login_required
+def open_room(request: HttpRequest) -> HttpResponse:
+    room = slugify(request.GET.get("room", "")) or "lobby"
+    return redirect("chat:room", room=room)
+
+
+@login_required
+def room(request: HttpRequest, room: str) -> HttpResponse:
+    recent = (
+        ChatMessage.objects.filter(room=room).select_related("author").order_by("-created", "-id")
+    )
+    history = [message.as_event() for message in reversed(recent[:HISTORY])]
+    return render(request, "chat/room.html", {"room": room, "history": history})
+
+
+@login_required
+@require_POST
+def post(request: HttpRequest, room: str) -> HttpResponse:
+    """Say something over plain HTTP: the page's fallback when its WebSocket is down,
+    and an example of publishing from a sync view."""
+    text = request.POST.get("text", "")
+    if not text.strip():
+        return JsonResponse({"error": "empty message"}, status=400)
+    message = post_message(room, request.user, text)  # type: ignore[arg-type]
+    if request.headers.get("accept") == "application/json":
+        return JsonResponse(message.as_event(), status=201)
+    return redirect("chat:room", room=room)

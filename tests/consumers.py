@@ -1,0 +1,78 @@
+"""Consumers that exist only to test Courant's behaviour."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import courant
+from chat.consumers import BenchConsumer
+from courant import Message
+
+
+class EchoConsumer(courant.JsonConsumer):
+    """Answers every JSON message with what it knows about the connection."""
+
+    greeting = "hi"
+
+    def receive_json(self, content: Any) -> None:  # sync on purpose: runs in a thread
+        self.send_json(
+            {
+                "echo": content,
+                "greeting": self.greeting,
+                "args": list(self.args),
+                "kwargs": self.kwargs,
+                "user": self.user.get_username() if self.user.is_authenticated else None,
+                "thread": threading.current_thread().name,
+            }
+        )
+
+
+class WatchedConsumer(BenchConsumer):
+    """The bench consumer, reporting its own end on the topic ``watch``, so a test can
+    observe from outside how the server closed it."""
+
+    async def disconnect(self, code: int) -> None:
+        await courant.apublish("watch", {"room": self.kwargs["room"], "closed": code})
+
+
+class BrokenConsumer(courant.Consumer):
+    """Raises in the handler named by the path."""
+
+    async def connect(self) -> None:
+        if self.kwargs["where"] == "connect":
+            raise RuntimeError("connect is broken")
+        self.accept()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raise RuntimeError(f"receive is broken: {text_data}")
+
+
+class HookConsumer(courant.JsonConsumer):
+    """Handles topic messages itself: wraps each in an envelope with its offset."""
+
+    async def connect(self) -> None:
+        await self.ajoin(self.kwargs["room"])
+        self.accept()
+
+    async def receive_json(self, content: Any) -> None:
+        await self.apublish(self.kwargs["room"], content)
+
+    async def topic_message(self, message: Message) -> None:
+        self.send_json({"topic": message.topic, "offset": message.offset, "data": message.data})
+
+
+class SyncHookConsumer(HookConsumer):
+    """The same with sync handlers, using the sync twins."""
+
+    def connect(self) -> None:  # type: ignore[override]
+        self.join(self.kwargs["room"])
+        self.accept()
+
+    def receive_json(self, content: Any) -> None:  # type: ignore[override]
+        self.publish(self.kwargs["room"], content)
+
+    def topic_message(self, message: Message) -> None:  # type: ignore[override]
+        self.send_json(
+            {"topic": message.topic, "offset": message.offset, "data": message.data, "sync": True}
+        )

@@ -1,0 +1,22 @@
+from django.urls import path, re_path
+
+from example.routing import routes as example_routes
+
+from .consumers import (
+    BrokenConsumer,
+    EchoConsumer,
+    HookConsumer,
+    SyncHookConsumer,
+    WatchedConsumer,
+)
+
+routes = [
+    *example_routes,
+    path("ws/echo/", EchoConsumer.as_asgi()),
+    path("ws/echo/<str:prefix>/", EchoConsumer.as_asgi(greeting="hello")),
+    re_path(r"^ws/items/(\d+)/$", EchoConsumer.as_asgi()),
+    path("ws/watched/<str:room>/", WatchedConsumer.as_asgi()),
+    path("ws/broken/<str:where>/", BrokenConsumer.as_asgi()),
+    path("ws/hook/<str:room>/", HookConsumer.as_asgi()),
+    path("ws/synchook/<str:room>/", SyncHookConsumer.as_asgi()),
+]

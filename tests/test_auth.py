@@ -1,0 +1,50 @@
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import AsyncClient
+
+from courant.auth import populate_scope
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def logged_in_cookie(username):
+    user, _ = await get_user_model().objects.aget_or_create(username=username)
+    client = AsyncClient()
+    await client.aforce_login(user)
+    return user, f"sessionid={client.cookies['sessionid'].value}; csrftoken=abc"
+
+
+async def test_the_session_cookie_gives_the_same_user_a_view_would_see():
+    user, cookie = await logged_in_cookie("dora")
+    scope: dict[str, Any] = {"type": "websocket", "headers": [(b"cookie", cookie.encode())]}
+    await populate_scope(scope)
+    assert scope["user"] == user
+    assert await scope["session"].aget("_auth_user_id") == str(user.pk)
+
+
+@pytest.mark.parametrize(
+    "headers", [[], [(b"cookie", b"sessionid=not-a-real-session")], [(b"cookie", b"a=b")]]
+)
+async def test_without_a_valid_session_the_user_is_anonymous(headers):
+    scope: dict[str, Any] = {"type": "websocket", "headers": headers}
+    await populate_scope(scope)
+    assert not scope["user"].is_authenticated
+    assert scope["session"] is not None
+
+
+async def test_a_changed_password_logs_the_session_out():
+    user, cookie = await logged_in_cookie("erin")
+    user.set_password("new password")
+    await user.asave()
+    scope: dict[str, Any] = {"type": "websocket", "headers": [(b"cookie", cookie.encode())]}
+    await populate_scope(scope)
+    assert not scope["user"].is_authenticated
+
+
+async def test_values_already_in_the_scope_are_kept():
+    sentinel = object()
+    scope: dict[str, Any] = {"type": "websocket", "headers": [], "user": sentinel, "session": None}
+    await populate_scope(scope)
+    assert scope["user"] is sentinel

@@ -1,0 +1,182 @@
+"""The connection's send queue and state, without a server: ``send`` here is an ASGI
+send callable the test controls, standing in for a client that reads or does not."""
+
+import asyncio
+import threading
+
+import pytest
+
+from courant import CloseCode, InvalidState
+from courant.conf import Settings
+from courant.connection import MAX_REASON_BYTES, State, check_close_code
+from courant.engines.memory import MemoryEngine
+from courant.hub import Hub
+from courant.message import Kind
+from courant.transports.websocket import WebSocketConnection
+
+
+class Client:
+    """What the ASGI server would do with our events: record them, or block (a client
+    whose socket buffer is full) while ``reading`` is cleared."""
+
+    def __init__(self):
+        self.events = []
+        self.reading = asyncio.Event()
+        self.reading.set()
+
+    async def send(self, event):
+        await self.reading.wait()
+        self.events.append(event)
+
+    def frames(self):
+        return [e.get("text", e.get("bytes")) for e in self.events if e["type"] == "websocket.send"]
+
+
+def make(hub=None, **settings):
+    client = Client()
+    connection = WebSocketConnection(
+        client.send, hub=hub or Hub(MemoryEngine("memory://")), settings=Settings(**settings)
+    )
+    return client, connection
+
+
+async def settle():
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_accept_goes_first_even_after_messages_delivered_during_connect():
+    client, connection = make()
+    await connection.join("t")
+    await connection.hub.publish("t", Kind.TEXT, "early")
+    connection.accept()
+    connection.send_text("own")
+    await settle()
+    assert client.events[0]["type"] == "websocket.accept"
+    assert client.frames() == ["early", "own"]
+
+
+async def test_wrong_state_actions_raise_invalid_state():
+    _, connection = make()
+    with pytest.raises(InvalidState, match="before accept"):
+        connection.send_text("too early")
+    connection.accept()
+    with pytest.raises(InvalidState, match="accept\\(\\) on a connection that is open"):
+        connection.accept()
+    with pytest.raises(TypeError):
+        connection.send_text(b"bytes")
+
+
+async def test_close_during_handshake_refuses_and_drops_what_was_queued():
+    client, connection = make()
+    await connection.join("t")
+    await connection.hub.publish("t", Kind.TEXT, "never sent")
+    connection.close()
+    await settle()
+    assert client.events == [{"type": "websocket.close", "code": 1000, "reason": ""}]
+
+
+async def test_close_after_accept_flushes_then_closes_and_drops_later_frames():
+    client, connection = make()
+    connection.accept()
+    connection.send_text("a")
+    connection.send_text("b")
+    connection.close(4321, "bye")
+    connection.send_text("after close")
+    connection.close(1000)  # a second close does nothing
+    await settle()
+    assert client.frames() == ["a", "b"]
+    assert client.events[-1] == {"type": "websocket.close", "code": 4321, "reason": "bye"}
+    assert connection.state is State.CLOSING
+    assert connection.close_code == 4321
+
+
+async def test_a_client_that_does_not_read_is_closed_when_its_queue_overflows():
+    hub = Hub(MemoryEngine("memory://"))
+    stuck_client, stuck = make(hub, send_queue_limit=5)
+    healthy_client, healthy = make(hub, send_queue_limit=5)
+    for connection in (stuck, healthy):
+        await connection.join("t")
+        connection.accept()
+    await settle()
+    stuck_client.reading.clear()
+    for index in range(20):
+        await hub.publish("t", Kind.TEXT, str(index))
+        await settle()
+    assert stuck.state is State.CLOSING
+    assert stuck.close_code == CloseCode.SEND_QUEUE_FULL
+    assert stuck.queued == 1  # its backlog was dropped: only the close waits
+    assert healthy_client.frames() == [str(i) for i in range(20)]
+    stuck_client.reading.set()
+    await settle()
+    assert stuck_client.events[-1]["code"] == CloseCode.SEND_QUEUE_FULL
+
+
+async def test_a_close_the_client_never_takes_is_aborted_after_close_timeout():
+    client, connection = make(close_timeout=0.05)
+    aborted = asyncio.Event()
+    connection.on_abort = aborted.set
+    connection.accept()
+    await settle()
+    client.reading.clear()
+    connection.send_text("stuck")
+    connection.close()
+    await asyncio.wait_for(aborted.wait(), 2)
+
+
+async def test_finish_stops_everything_and_reports_topics_to_release():
+    hub = Hub(MemoryEngine("memory://"))
+    _, connection = make(hub)
+    await connection.join("a")
+    await connection.join("b")
+    _, other = make(hub)
+    await other.join("b")
+    connection.accept()
+    released = connection.finish(1006)
+    assert sorted(released) == ["a"]  # b still has a local subscriber
+    assert connection.topics == set()
+    assert hub.subscribers("a") == 0
+    assert hub.subscribers("b") == 1
+    assert connection.closed
+    assert connection.close_code == 1006
+    connection.send_text("after the end is dropped")  # no error, nothing queued
+    assert connection.queued == 0
+
+
+async def test_actions_from_another_thread_run_on_the_loop_in_order():
+    client, connection = make()
+    connection.accept()
+    errors = []
+
+    def sync_handler():
+        for index in range(20):
+            connection.send_text(str(index))
+        try:
+            connection.accept()
+        except InvalidState as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=sync_handler)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await settle()
+    assert client.frames() == [str(i) for i in range(20)]
+    assert len(errors) == 1  # raised in the calling thread, where the mistake was made
+
+
+def test_close_codes_a_server_may_send():
+    for code in (1000, 1001, 1011, 3000, 4000, 4999):
+        assert check_close_code(code) == code
+    for code in (999, 1004, 1005, 1006, 1015, 2000, 5000):
+        with pytest.raises(ValueError, match=str(code)):
+            check_close_code(code)
+
+
+async def test_long_close_reasons_are_cut_to_what_the_protocol_allows():
+    client, connection = make()
+    connection.accept()
+    connection.close(1000, "é" * 100)
+    await settle()
+    reason = client.events[-1]["reason"]
+    assert len(reason.encode()) <= MAX_REASON_BYTES
+    assert reason == "é" * (MAX_REASON_BYTES // 2)
