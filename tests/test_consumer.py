@@ -226,3 +226,32 @@ async def test_a_slow_hook_consumer_is_closed_when_its_inbox_overflows(settings)
         await courant.apublish("busy", str(index))
     assert await ws.receive_close() == CloseCode.SEND_QUEUE_FULL
     gate.set()
+
+
+async def test_nothing_of_a_connection_outlives_it():
+    import gc
+    import weakref
+
+    alive: list[weakref.ref[object]] = []
+
+    class Tracked(courant.JsonConsumer):
+        async def connect(self):
+            alive.extend([weakref.ref(self), weakref.ref(self.connection)])
+            await self.ajoin("leak:a")
+            await self.ajoin(f"leak:{id(self)}")
+            self.accept()
+
+        async def receive_json(self, content):
+            await self.apublish("leak:a", content)
+
+    app = Tracked.as_asgi()
+    for round_ in range(50):
+        async with WebSocketClient(app, "/") as one, WebSocketClient(app, "/") as two:
+            await one.send_json(round_)
+            assert await two.receive_json() == round_
+            assert await one.receive_json() == round_
+    await asyncio.sleep(0)
+    gc.collect()
+    assert len(alive) == 200
+    assert [ref for ref in alive if ref() is not None] == []
+    assert get_hub().stats() == {"engine": "memory", "connections": 0, "topics": 0}
