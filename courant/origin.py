@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
@@ -43,6 +43,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _split(url: str) -> SplitResult | None:
+    # urlsplit raises on some malformed hosts ("http://[::1"); a header is hostile input.
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def origin_allowed(
     origin: str | None,
     *,
@@ -58,8 +66,8 @@ def origin_allowed(
     if "*" in allowed_origins:
         return True
     origin = origin.strip().rstrip("/").lower()
-    parts = urlsplit(origin)
-    if origin == "null" or parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = _split(origin)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     if origin in allowed_origins:
         return True
@@ -69,9 +77,11 @@ def origin_allowed(
             if origin == trusted:
                 return True
             continue
-        pattern = urlsplit(trusted)
-        if pattern.scheme == parts.scheme and is_same_domain(
-            parts.netloc, pattern.netloc.lstrip("*")
+        pattern = _split(trusted)
+        if (
+            pattern is not None
+            and pattern.scheme == parts.scheme
+            and is_same_domain(parts.netloc, pattern.netloc.lstrip("*"))
         ):
             return True
     domain, _port = split_domain_port(parts.netloc)

@@ -39,6 +39,9 @@ def test_origins_on_allowed_hosts_pass(origin):
         "chrome-extension://abc",
         "https://",
         "garbage",
+        "http://[::1",
+        "http://[zz]:80",
+        "http://exa mple.com",
     ],
 )
 def test_foreign_or_opaque_origins_are_refused(origin):
