@@ -3,10 +3,12 @@
 A connection owns a bounded send queue and the task that drains it into the transport.
 Everything that reaches the client (the handshake answer, the consumer's own frames,
 topic messages fanned out by the hub, the close) goes through that queue, in order.
-Queuing never blocks: a client that does not read fills its queue, and once more than
-``SEND_QUEUE_LIMIT`` frames wait it is closed with
+Queuing never blocks. A client that does not read makes the server's ``send`` wait (its
+socket buffers are full); if more than ``SEND_QUEUE_LIMIT`` frames are waiting *while the
+transport is blocked that way*, the client is closed with
 :attr:`~courant.closecodes.CloseCode.SEND_QUEUE_FULL`, its queue dropped, while every
-other client carries on.
+other client carries on. A burst queued while the writer simply has not had its turn yet
+(a loop of sends in ``connect()``) is not a slow client, and does not count.
 
 The connection knows nothing of the consumer; a transport driver (see
 :mod:`courant.transports`) creates it, feeds the consumer, and ends it. Transport
@@ -94,13 +96,16 @@ class Connection(abc.ABC):
         self._close_timeout = settings.close_timeout
         self._waiter: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # True while the writer is suspended inside the transport's send: the client is
+        # not taking frames as fast as they come.
+        self._blocked = False
         self._final: ASGIEvent | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         #: Set by the driver: ends the conversation when a close cannot complete in time.
         self.on_abort: Callable[[], None] | None = None
         #: How the hub hands this connection a topic message. Forwarding it to the client
         #: is the default; a driver whose consumer handles messages itself replaces it.
-        self.deliver: Callable[[Message], None] = self.forward
+        self.deliver: Callable[[Message], None] = self._forward
 
     # -- what a transport builds ---------------------------------------------------------
 
@@ -137,8 +142,10 @@ class Connection(abc.ABC):
         call_on_loop(self._loop, self._accept, subprotocol, headers)
 
     def _accept(self, subprotocol: str | None, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        if self.state is State.OPEN:
+            raise InvalidState("accept() on a connection that is already open")
         if self.state is not State.CONNECTING:
-            raise InvalidState(f"accept() on a connection that is {self.state.value}")
+            return  # closed meanwhile (its queue overflowed, or the client left)
         self.state = State.OPEN
         self._queue.appendleft(self._accept_event(subprotocol, headers))
         self._start_writer()
@@ -162,6 +169,10 @@ class Connection(abc.ABC):
 
     def forward(self, message: Message) -> None:
         """Queue a topic message exactly as it was published."""
+        call_on_loop(self._loop, self._forward, message)
+
+    def _forward(self, message: Message) -> None:
+        # The hub's path: on the loop already, once per subscriber per message.
         self._push(self._message_event(message))
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
@@ -226,14 +237,15 @@ class Connection(abc.ABC):
             return
         queue = self._queue
         queue.append(event)
-        if len(queue) > self._limit:
+        if len(queue) > self._limit and (self._blocked or self.state is State.CONNECTING):
             self.overflow()
             return
         self._wake()
 
     def overflow(self) -> None:
         """Close the connection because the client does not keep up: what is queued for
-        it is dropped, and it is closed with ``SEND_QUEUE_FULL``."""
+        it is dropped, and it is closed with ``SEND_QUEUE_FULL`` (refused, if it was still
+        connecting). Call it on the loop."""
         logger.warning(
             "Closing %s connection: more than SEND_QUEUE_LIMIT=%d frames waiting (the client "
             "is not reading)",
@@ -259,7 +271,9 @@ class Connection(abc.ABC):
             while True:
                 while queue:
                     event = queue.popleft()
+                    self._blocked = True
                     await send(event)
+                    self._blocked = False
                     if event is self._final:
                         return
                 self._waiter = self._loop.create_future()

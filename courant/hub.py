@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ._sync import on_loop_thread
 from .conf import get_settings
 from .engines import Engine, create_engine
 from .exceptions import EngineError
@@ -39,13 +40,21 @@ class Subscriber(Protocol):
 
 
 class _Topic:
-    __slots__ = ("ready", "subscribers")
+    __slots__ = ("ready", "subscribers", "waiting")
 
-    def __init__(self, ready: asyncio.Future[None]) -> None:
+    def __init__(self) -> None:
         self.subscribers: set[Subscriber] = set()
-        # Resolved once the engine confirms the process subscription; joins that arrive
-        # meanwhile wait for it so none of them returns before messages can flow.
-        self.ready = ready
+        # The engine subscription, run by the hub (not by any one joiner, whose
+        # cancellation must not fail the others). Joins wait for it, so none returns
+        # before messages can flow.
+        self.ready: asyncio.Task[None] | None = None
+        # Joins waiting for ``ready``: the topic is not dropped while they are pending.
+        self.waiting = 0
+
+    @property
+    def settled(self) -> bool:
+        """Subscribed, with nobody still on the way in."""
+        return self.ready is not None and self.ready.done() and not self.waiting
 
 
 class Hub:
@@ -57,6 +66,7 @@ class Hub:
         self._topics: dict[str, _Topic] = {}
         self._connections: set[Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the loop this hub serves ------------------------------------------------------
 
@@ -109,23 +119,52 @@ class Hub:
         loop = self._bind_loop()
         entry = self._topics.get(topic)
         if entry is None:
-            entry = self._topics[topic] = _Topic(loop.create_future())
+            entry = self._topics[topic] = _Topic()
+            entry.ready = loop.create_task(self._subscribe(topic, entry))
+            entry.ready.add_done_callback(_retrieve)
+        assert entry.ready is not None
+        if not entry.ready.done():
+            entry.waiting += 1
+            abandoned = True
             try:
-                await self.engine.subscribe(topic)
-            except BaseException as exc:
-                if self._topics.get(topic) is entry:
-                    del self._topics[topic]
-                failure = EngineError(f"could not subscribe to topic {topic!r}: {exc!r}")
-                entry.ready.set_exception(failure)
-                entry.ready.exception()  # retrieved here; waiters re-raise it
-                self._release_loop_if_idle()
-                if isinstance(exc, Exception):
-                    raise failure from exc
-                raise
-            entry.ready.set_result(None)
-        elif not entry.ready.done():
-            await asyncio.shield(entry.ready)
+                await asyncio.shield(entry.ready)
+                abandoned = False
+            finally:
+                entry.waiting -= 1
+                if abandoned and self._drop_if_unused(topic, entry):
+                    # This joiner was the last one on its way in, and gave up.
+                    self._spawn(self.release((topic,)))
+        entry.ready.result()
         entry.subscribers.add(subscriber)
+
+    async def _subscribe(self, topic: str, entry: _Topic) -> None:
+        try:
+            await self.engine.subscribe(topic)
+        except Exception as exc:
+            if self._topics.get(topic) is entry:
+                del self._topics[topic]
+                self._release_loop_if_idle()
+            raise EngineError(f"could not subscribe to topic {topic!r}: {exc!r}") from exc
+        if not entry.waiting and not entry.subscribers and self._topics.get(topic) is entry:
+            # Every joiner gave up while the engine was subscribing: undo it.
+            del self._topics[topic]
+            self._release_loop_if_idle()
+            await self.release((topic,))
+
+    def _drop_if_unused(self, topic: str, entry: _Topic) -> bool:
+        if self._topics.get(topic) is not entry or entry.subscribers or not entry.settled:
+            return False
+        assert entry.ready is not None
+        if entry.ready.cancelled() or entry.ready.exception() is not None:
+            return False
+        del self._topics[topic]
+        self._release_loop_if_idle()
+        return True
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def leave(self, topic: str, subscriber: Subscriber) -> None:
         """Remove ``subscriber`` from ``topic``; unsubscribe the process if it was the last."""
@@ -136,17 +175,13 @@ class Hub:
         """Remove ``subscriber`` from ``topic`` at once, without engine I/O.
 
         Returns True if the topic has no local subscriber left, in which case the caller
-        must call ``engine.unsubscribe(topic)`` (which :meth:`leave` does).
+        must call :meth:`release` (which :meth:`leave` does).
         """
         entry = self._topics.get(topic)
         if entry is None or subscriber not in entry.subscribers:
             return False
         entry.subscribers.discard(subscriber)
-        if entry.subscribers or not entry.ready.done():
-            return False
-        del self._topics[topic]
-        self._release_loop_if_idle()
-        return True
+        return self._drop_if_unused(topic, entry)
 
     async def release(self, topics: Iterable[str]) -> None:
         """Unsubscribe the process from ``topics``, which :meth:`discard` reported as left
@@ -160,8 +195,15 @@ class Hub:
                 logger.exception("Unsubscribing the process from topic %r failed", topic)
 
     def fan_out(self, message: Message) -> None:
-        """Hand ``message`` to every local subscriber of its topic. Called by the engine,
-        on the hub's loop, in offset order per topic."""
+        """Hand ``message`` to every local subscriber of its topic. Called by the engine
+        in offset order per topic; from another thread, it hops to the hub's loop."""
+        loop = self._loop
+        if loop is not None and not on_loop_thread(loop):
+            loop.call_soon_threadsafe(self._fan_out, message)
+            return
+        self._fan_out(message)
+
+    def _fan_out(self, message: Message) -> None:
         entry = self._topics.get(message.topic)
         if entry is None:
             return
@@ -203,6 +245,13 @@ class Hub:
         for connection in list(self._connections):
             connection.close(code, reason)
         await self.engine.close()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    # A failed subscription is reported to the joiners waiting on it; if none is left,
+    # reading it here keeps asyncio from warning that it was never retrieved.
+    if not task.cancelled():
+        task.exception()
 
 
 _hub: Hub | None = None

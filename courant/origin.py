@@ -11,7 +11,9 @@ An origin is your own when (in order):
 2. it matches ``CSRF_TRUSTED_ORIGINS``, with Django's ``https://*.example.com`` wildcards;
 3. its host matches ``ALLOWED_HOSTS`` (with Django's development defaults when DEBUG is
    on and the list is empty). A ``"*"`` entry there would accept every site, so for it
-   Courant asks instead that the origin be the host the request was sent to.
+   Courant asks instead that the origin be the host the request was sent to. For a
+   request over TLS (``wss``), the origin must be ``https`` too, as Django's CSRF check
+   requires: a page injected into plain ``http`` must not speak for the secure site.
 
 A request without Origin comes from a non-browser client (a service, a CLI): it is no
 hijacking vector and goes on to the normal authentication.
@@ -58,6 +60,7 @@ def origin_allowed(
     allowed_hosts: Sequence[str],
     trusted_origins: Iterable[str] = (),
     allowed_origins: Iterable[str] = (),
+    secure: bool = False,
 ) -> bool:
     """Whether a handshake with this ``Origin`` header, sent to ``host``, may proceed."""
     if origin is None:
@@ -85,7 +88,7 @@ def origin_allowed(
         ):
             return True
     domain, _port = split_domain_port(parts.netloc)
-    if not domain:
+    if not domain or (secure and parts.scheme != "https"):
         return False
     explicit = [pattern for pattern in allowed_hosts if pattern != "*"]
     if validate_host(domain, explicit):
@@ -110,6 +113,7 @@ class OriginValidator:
             allowed_hosts=allowed_hosts,
             trusted_origins=settings.CSRF_TRUSTED_ORIGINS,
             allowed_origins=get_settings().allowed_origins,
+            secure=scope.get("scheme") in ("wss", "https"),
         ):
             await self.app(scope, receive, send)
             return

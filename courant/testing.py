@@ -36,6 +36,15 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
 
+def _new_session() -> Any:
+    """An empty session of the project's SESSION_ENGINE (saved only if the consumer saves it)."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    return import_module(settings.SESSION_ENGINE).SessionStore()
+
+
 class HandshakeRefused(AssertionError):
     """The application refused the connection (a real server would answer 403)."""
 
@@ -91,10 +100,8 @@ class WebSocketClient:
             "subprotocols": list(subprotocols),
         }
         if user is not None:
-            from django.contrib.sessions.backends.base import SessionBase
-
             self.scope["user"] = user
-            self.scope["session"] = SessionBase()
+            self.scope["session"] = _new_session()
         self._to_app: asyncio.Queue[ASGIEvent] = asyncio.Queue()
         self._from_app: asyncio.Queue[ASGIEvent] = asyncio.Queue()
         self._pushed_back: deque[ASGIEvent] = deque()

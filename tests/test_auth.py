@@ -48,3 +48,30 @@ async def test_values_already_in_the_scope_are_kept():
     scope: dict[str, Any] = {"type": "websocket", "headers": [], "user": sentinel, "session": None}
     await populate_scope(scope)
     assert scope["user"] is sentinel
+
+
+async def test_a_session_signed_before_a_secret_key_rotation_stays_logged_in(settings):
+    from django.contrib.sessions.models import Session
+
+    old_key = settings.SECRET_KEY
+    user, cookie = await logged_in_cookie("fran")
+    session_key = cookie.split(";")[0].split("=")[1]
+    settings.SECRET_KEY = "a-brand-new-secret-key-for-the-rotation-test"
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    scope: dict[str, Any] = {"type": "websocket", "headers": [(b"cookie", cookie.encode())]}
+    await populate_scope(scope)
+    assert scope["user"] == user
+    # The handshake cannot hand the browser a new cookie, so the session must survive.
+    assert await Session.objects.filter(session_key=session_key).aexists()
+
+
+async def test_a_stale_session_is_anonymous_but_left_for_the_next_request():
+    from django.contrib.sessions.models import Session
+
+    user, cookie = await logged_in_cookie("gus")
+    user.set_password("changed")
+    await user.asave()
+    scope: dict[str, Any] = {"type": "websocket", "headers": [(b"cookie", cookie.encode())]}
+    await populate_scope(scope)
+    assert not scope["user"].is_authenticated
+    assert await Session.objects.filter(session_key=cookie.split(";")[0].split("=")[1]).aexists()

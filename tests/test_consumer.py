@@ -209,8 +209,11 @@ async def test_chat_between_two_users_stores_messages_with_the_orm():
 
 
 async def test_a_slow_hook_consumer_is_closed_when_its_inbox_overflows(settings):
-    settings.COURANT = {"SEND_QUEUE_LIMIT": 3}
+    # Its hook never returns: the close is sent, and past CLOSE_TIMEOUT the stuck
+    # conversation is ended too.
+    settings.COURANT = {"SEND_QUEUE_LIMIT": 3, "CLOSE_TIMEOUT": 0.2}
     gate = asyncio.Event()
+    ended = []
 
     class Slow(courant.Consumer):
         async def connect(self):
@@ -220,12 +223,16 @@ async def test_a_slow_hook_consumer_is_closed_when_its_inbox_overflows(settings)
         async def topic_message(self, message):
             await gate.wait()
 
+        async def disconnect(self, code):
+            ended.append(code)
+
     ws = WebSocketClient(Slow.as_asgi(), "/")
     await ws.connect()
     for index in range(10):
         await courant.apublish("busy", str(index))
     assert await ws.receive_close() == CloseCode.SEND_QUEUE_FULL
-    gate.set()
+    assert ended == [CloseCode.SEND_QUEUE_FULL]
+    assert get_hub().stats()["connections"] == 0
 
 
 async def test_nothing_of_a_connection_outlives_it():
@@ -255,3 +262,44 @@ async def test_nothing_of_a_connection_outlives_it():
     assert len(alive) == 200
     assert [ref for ref in alive if ref() is not None] == []
     assert get_hub().stats() == {"engine": "memory", "connections": 0, "topics": 0}
+
+
+async def test_a_burst_of_publishes_reaches_a_client_that_reads(settings):
+    settings.COURANT = {"SEND_QUEUE_LIMIT": 16}
+    async with WebSocketClient(application, "/ws/bench/burst/") as ws:
+        for index in range(200):  # far more than the limit, with no pause in between
+            await courant.apublish("burst", str(index))
+        assert [await ws.receive_text() for _ in range(200)] == [str(i) for i in range(200)]
+        assert await ws.receive_nothing()
+
+
+async def test_a_burst_of_own_sends_in_connect_is_not_a_slow_client(settings):
+    settings.COURANT = {"SEND_QUEUE_LIMIT": 16}
+
+    class Replay(courant.Consumer):
+        async def connect(self):
+            self.accept()
+            for index in range(100):  # e.g. replaying history on arrival
+                self.send(text_data=str(index))
+
+    async with WebSocketClient(Replay.as_asgi(), "/") as ws:
+        assert [await ws.receive_text() for _ in range(100)] == [str(i) for i in range(100)]
+
+
+async def test_forward_from_a_sync_hook_runs_on_the_loop():
+    asyncio.get_running_loop().set_debug(True)  # makes thread-unsafe loop calls raise
+
+    class Relay(courant.Consumer):
+        async def connect(self):
+            await self.ajoin("relay")
+            self.accept()
+
+        def topic_message(self, message):
+            if message.data != "skip":
+                self.forward(message)
+
+    async with WebSocketClient(Relay.as_asgi(), "/") as ws:
+        for text in ("one", "skip", "two"):
+            await courant.apublish("relay", text)
+        assert [await ws.receive_text(), await ws.receive_text()] == ["one", "two"]
+        assert await ws.receive_nothing()

@@ -207,3 +207,36 @@ async def test_stats_count_topics(count):
     for index in range(count):
         await hub.join(f"t{index}", Recorder())
     assert hub.stats() == {"engine": "memory", "connections": 0, "topics": count}
+
+
+async def test_a_joiner_cancelled_during_the_subscription_does_not_fail_the_others():
+    engine = CountingEngine()
+    engine.gate = asyncio.Event()
+    hub = Hub(engine)
+    first, second = Recorder(), Recorder()
+    doomed = asyncio.ensure_future(hub.join("t", first))
+    patient = asyncio.ensure_future(hub.join("t", second))
+    await asyncio.sleep(0.01)
+    doomed.cancel()
+    await asyncio.sleep(0.01)
+    engine.gate.set()
+    await patient
+    await hub.publish("t", Kind.TEXT, "x")
+    assert [m.payload for m in second.messages] == ["x"]
+    assert first.messages == []
+    assert hub.subscribers("t") == 1
+
+
+async def test_a_subscription_every_joiner_abandoned_is_undone():
+    engine = CountingEngine()
+    engine.gate = asyncio.Event()
+    hub = Hub(engine)
+    join = asyncio.ensure_future(hub.join("t", Recorder()))
+    await asyncio.sleep(0.01)
+    join.cancel()
+    await asyncio.sleep(0.01)
+    engine.gate.set()
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+    assert hub.stats()["topics"] == 0
+    assert engine.calls == [("subscribe", "t"), ("unsubscribe", "t")]

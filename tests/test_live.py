@@ -244,5 +244,12 @@ async def test_gunicorn_with_uvicorn_workers_as_documented(live_db, tmp_path):
         "--workers", "2", "--bind", f"127.0.0.1:{port}",
     ]  # fmt: skip
     with serve(command, port=port, env=server_env(live_db), log_dir=tmp_path) as server:
-        for _ in range(4):  # connections land on either worker; each serves its own
-            await echo_works(server)
+        # Each connection lands on either worker, a process with its own memory engine:
+        # every one must be served, and hear what it publishes.
+        for index in range(6):
+            async with await open_socket(server, f"/ws/bench/g{index}/") as socket:
+                await socket.send(f"hello {index}")
+                async with asyncio.timeout(10):
+                    assert await socket.recv() == f"hello {index}"
+        workers = {line for line in server.log().splitlines() if "Booting worker with pid" in line}
+        assert len(workers) == 2

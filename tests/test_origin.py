@@ -5,9 +5,14 @@ from courant.origin import origin_allowed
 HOSTS = ["example.com", ".example.org"]
 
 
-def allowed(origin, *, host="example.com", hosts=HOSTS, trusted=(), extra=()):
+def allowed(origin, *, host="example.com", hosts=HOSTS, trusted=(), extra=(), secure=False):
     return origin_allowed(
-        origin, host=host, allowed_hosts=hosts, trusted_origins=trusted, allowed_origins=extra
+        origin,
+        host=host,
+        allowed_hosts=hosts,
+        trusted_origins=trusted,
+        allowed_origins=extra,
+        secure=secure,
     )
 
 
@@ -66,3 +71,11 @@ def test_wildcard_allowed_hosts_still_require_the_same_origin():
     assert allowed("https://shop.example:8443", host="shop.example:8443", hosts=["*"])
     assert not allowed("https://evil.example", host="shop.example:8443", hosts=["*"])
     assert not allowed("https://evil.example", host=None, hosts=["*"])
+
+
+def test_a_secure_request_needs_a_secure_origin():
+    assert allowed("https://example.com", secure=True)
+    assert not allowed("http://example.com", secure=True)
+    assert not allowed("http://shop.example", host="shop.example", hosts=["*"], secure=True)
+    # Listing an http origin explicitly is a deliberate choice, and is honoured.
+    assert allowed("http://example.com", secure=True, extra=("http://example.com",))

@@ -9,7 +9,9 @@ exactly what epochs are for.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import threading
 from collections import OrderedDict
 
 from ..message import Kind, Message, Payload
@@ -36,6 +38,9 @@ class MemoryEngine(Engine):
         super().__init__(url)
         self._subscribed: dict[str, _TopicState] = {}
         self._idle: OrderedDict[str, _TopicState] = OrderedDict()
+        # The hub runs engine calls on its loop, but while it serves no connection a
+        # publish runs on the caller's thread: keep the counters consistent regardless.
+        self._lock = threading.Lock()
 
     def _state(self, topic: str) -> _TopicState:
         state = self._subscribed.get(topic)
@@ -52,19 +57,27 @@ class MemoryEngine(Engine):
             self._idle.popitem(last=False)
 
     async def publish(self, topic: str, kind: Kind, payload: Payload) -> Message:
-        state = self._state(topic)
-        state.offset += 1
-        message = Message(topic, state.offset, state.epoch, kind, payload)
-        if topic in self._subscribed and self._deliver is not None:
-            self._deliver(message)
+        with self._lock:  # offsets are assigned and handed over in one order
+            state = self._state(topic)
+            state.offset += 1
+            message = Message(topic, state.offset, state.epoch, kind, payload)
+            subscribed = topic in self._subscribed
+            if subscribed and self._deliver is not None:
+                self._deliver(message)
+        if subscribed:
+            # Give the connections' writers their turn, as a network engine's I/O would:
+            # a loop of publishes then never piles up in every queue before one is sent.
+            await asyncio.sleep(0)
         return message
 
     async def subscribe(self, topic: str) -> None:
-        if topic not in self._subscribed:
-            idle = self._idle.pop(topic) if topic in self._idle else None
-            self._subscribed[topic] = idle or _TopicState()
+        with self._lock:
+            if topic not in self._subscribed:
+                idle = self._idle.pop(topic) if topic in self._idle else None
+                self._subscribed[topic] = idle or _TopicState()
 
     async def unsubscribe(self, topic: str) -> None:
-        state = self._subscribed.pop(topic, None)
-        if state is not None:
-            self._park(topic, state)
+        with self._lock:
+            state = self._subscribed.pop(topic, None)
+            if state is not None:
+                self._park(topic, state)
