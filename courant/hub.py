@@ -141,21 +141,24 @@ class Hub:
         try:
             await self.engine.subscribe(topic)
         except Exception as exc:
-            if self._topics.get(topic) is entry:
-                del self._topics[topic]
-                self._release_loop_if_idle()
+            self._forget(topic, entry)
             raise EngineError(f"could not subscribe to topic {topic!r}: {exc!r}") from exc
-        if not entry.waiting and not entry.subscribers and self._topics.get(topic) is entry:
+        if not entry.waiting and not entry.subscribers and self._forget(topic, entry):
             # Every joiner gave up while the engine was subscribing: undo it.
-            del self._topics[topic]
-            self._release_loop_if_idle()
             await self.release((topic,))
 
     def _drop_if_unused(self, topic: str, entry: _Topic) -> bool:
-        if self._topics.get(topic) is not entry or entry.subscribers or not entry.settled:
+        """Forget a subscribed topic nobody uses or is joining; True if the caller must
+        then :meth:`release` it."""
+        if entry.subscribers or not entry.settled:
             return False
         assert entry.ready is not None
         if entry.ready.cancelled() or entry.ready.exception() is not None:
+            return False  # never subscribed: nothing to release
+        return self._forget(topic, entry)
+
+    def _forget(self, topic: str, entry: _Topic) -> bool:
+        if self._topics.get(topic) is not entry:
             return False
         del self._topics[topic]
         self._release_loop_if_idle()
