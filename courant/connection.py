@@ -71,6 +71,10 @@ def _truncate_reason(reason: str) -> str:
     return encoded[:MAX_REASON_BYTES].decode(errors="ignore")
 
 
+def _dropped(message: Message) -> None:
+    """What a finished connection does with a topic message: nothing."""
+
+
 class Connection(abc.ABC):
     """One client on one transport.
 
@@ -296,8 +300,15 @@ class Connection(abc.ABC):
         self.state = State.CLOSED
         if self.close_code is None:
             self.close_code = code
-        if self._writer is not None and not self._writer.done():
+        # Break the cycles through bound methods and closures, so a finished connection
+        # is freed at once by reference counting rather than at the next cyclic GC.
+        self.deliver = _dropped
+        self.on_abort = None
+        if self._writer is not None:
+            # The loop keeps a cancelled task alive until it ends; holding it here would
+            # keep this connection alive through its traceback after that.
             self._writer.cancel()
+            self._writer = None
         if self._close_timer is not None:
             self._close_timer.cancel()
         self._queue.clear()
