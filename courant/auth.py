@@ -42,13 +42,19 @@ def _cookies(scope: Scope) -> dict[str, str]:
     return parse_cookie("; ".join(values)) if values else {}
 
 
+def new_session(session_key: str | None = None) -> SessionBase:
+    """A session of the project's ``SESSION_ENGINE``: the one ``session_key`` names, or a
+    new, empty one (stored only if saved)."""
+    store: SessionBase = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return store
+
+
 async def populate_scope(scope: Scope) -> None:
     """Set ``scope["session"]`` and ``scope["user"]`` from the request's cookies."""
     session: Any = scope.get("session")
     if "session" not in scope:
         if apps.is_installed("django.contrib.sessions"):
-            engine = import_module(settings.SESSION_ENGINE)
-            session = engine.SessionStore(_cookies(scope).get(settings.SESSION_COOKIE_NAME))
+            session = new_session(_cookies(scope).get(settings.SESSION_COOKIE_NAME))
         scope["session"] = session
     if "user" not in scope and apps.is_installed("django.contrib.auth"):
         from django.contrib.auth.models import AnonymousUser
@@ -100,4 +106,4 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-__all__ = ["AuthMiddleware", "load_user", "populate_scope"]
+__all__ = ["AuthMiddleware", "load_user", "new_session", "populate_scope"]

@@ -36,15 +36,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
 
-def _new_session() -> Any:
-    """An empty session of the project's SESSION_ENGINE (saved only if the consumer saves it)."""
-    from importlib import import_module
-
-    from django.conf import settings
-
-    return import_module(settings.SESSION_ENGINE).SessionStore()
-
-
 class HandshakeRefused(AssertionError):
     """The application refused the connection (a real server would answer 403)."""
 
@@ -101,7 +92,9 @@ class WebSocketClient:
         }
         if user is not None:
             self.scope["user"] = user
-            self.scope["session"] = _new_session()
+            from .auth import new_session
+
+            self.scope["session"] = new_session()
         self._to_app: asyncio.Queue[ASGIEvent] = asyncio.Queue()
         self._from_app: asyncio.Queue[ASGIEvent] = asyncio.Queue()
         self._pushed_back: deque[ASGIEvent] = deque()

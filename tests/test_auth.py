@@ -2,6 +2,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.test import AsyncClient
 
 from courant.auth import populate_scope
@@ -9,17 +10,28 @@ from courant.auth import populate_scope
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def logged_in_cookie(username):
+async def logged_in(username):
+    """A user, and the session key a browser logged in as that user would send."""
     user, _ = await get_user_model().objects.aget_or_create(username=username)
     client = AsyncClient()
     await client.aforce_login(user)
-    return user, f"sessionid={client.cookies['sessionid'].value}; csrftoken=abc"
+    return user, client.cookies["sessionid"].value
+
+
+async def handshake(headers) -> dict[str, Any]:
+    """The scope a WebSocket handshake with these headers ends up with."""
+    scope: dict[str, Any] = {"type": "websocket", "headers": headers}
+    await populate_scope(scope)
+    return scope
+
+
+def with_session(session_key):
+    return [(b"cookie", f"sessionid={session_key}; csrftoken=abc".encode())]
 
 
 async def test_the_session_cookie_gives_the_same_user_a_view_would_see():
-    user, cookie = await logged_in_cookie("dora")
-    scope: dict[str, Any] = {"type": "websocket", "headers": [(b"cookie", cookie.encode())]}
-    await populate_scope(scope)
+    user, session_key = await logged_in("dora")
+    scope = await handshake(with_session(session_key))
     assert scope["user"] == user
     assert await scope["session"].aget("_auth_user_id") == str(user.pk)
 
@@ -28,19 +40,9 @@ async def test_the_session_cookie_gives_the_same_user_a_view_would_see():
     "headers", [[], [(b"cookie", b"sessionid=not-a-real-session")], [(b"cookie", b"a=b")]]
 )
 async def test_without_a_valid_session_the_user_is_anonymous(headers):
-    scope: dict[str, Any] = {"type": "websocket", "headers": headers}
-    await populate_scope(scope)
+    scope = await handshake(headers)
     assert not scope["user"].is_authenticated
     assert scope["session"] is not None
-
-
-async def test_a_changed_password_logs_the_session_out():
-    user, cookie = await logged_in_cookie("erin")
-    user.set_password("new password")
-    await user.asave()
-    scope: dict[str, Any] = {"type": "websocket", "headers": [(b"cookie", cookie.encode())]}
-    await populate_scope(scope)
-    assert not scope["user"].is_authenticated
 
 
 async def test_values_already_in_the_scope_are_kept():
@@ -51,27 +53,20 @@ async def test_values_already_in_the_scope_are_kept():
 
 
 async def test_a_session_signed_before_a_secret_key_rotation_stays_logged_in(settings):
-    from django.contrib.sessions.models import Session
-
     old_key = settings.SECRET_KEY
-    user, cookie = await logged_in_cookie("fran")
-    session_key = cookie.split(";")[0].split("=")[1]
+    user, session_key = await logged_in("fran")
     settings.SECRET_KEY = "a-brand-new-secret-key-for-the-rotation-test"
     settings.SECRET_KEY_FALLBACKS = [old_key]
-    scope: dict[str, Any] = {"type": "websocket", "headers": [(b"cookie", cookie.encode())]}
-    await populate_scope(scope)
+    scope = await handshake(with_session(session_key))
     assert scope["user"] == user
     # The handshake cannot hand the browser a new cookie, so the session must survive.
     assert await Session.objects.filter(session_key=session_key).aexists()
 
 
-async def test_a_stale_session_is_anonymous_but_left_for_the_next_request():
-    from django.contrib.sessions.models import Session
-
-    user, cookie = await logged_in_cookie("gus")
+async def test_a_changed_password_logs_the_session_out_but_leaves_it_for_the_next_request():
+    user, session_key = await logged_in("gus")
     user.set_password("changed")
     await user.asave()
-    scope: dict[str, Any] = {"type": "websocket", "headers": [(b"cookie", cookie.encode())]}
-    await populate_scope(scope)
+    scope = await handshake(with_session(session_key))
     assert not scope["user"].is_authenticated
-    assert await Session.objects.filter(session_key=cookie.split(";")[0].split("=")[1]).aexists()
+    assert await Session.objects.filter(session_key=session_key).aexists()
