@@ -19,11 +19,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         courant = get_settings()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="courant.E001")]
-    scheme = courant.engine.partition("://")[0]
+    scheme = courant.engine[0].partition("://")[0]
     if scheme not in ENGINES:
         return [
             Error(
-                f"COURANT['ENGINE'] = {courant.engine!r} names no engine.",
+                f"COURANT['ENGINE'] = {courant.engine[0]!r} names no engine.",
                 hint="Known engines: " + ", ".join(f"{name}://" for name in sorted(ENGINES)),
                 id="courant.E002",
             )

@@ -3,7 +3,10 @@
 Example::
 
     COURANT = {
-        "ENGINE": "memory://",          # or "redis://127.0.0.1:6379/0"
+        "ENGINE": "memory://",          # or "redis://127.0.0.1:6379/0", or a list of them
+        "HISTORY": {"chat:*": {"size": 100, "ttl": 300}},   # see courant.history
+        "CHANNEL_CAPACITY": 100,         # messages waiting in one channel before send() fails
+        "CHANNEL_EXPIRY": 60.0,          # seconds a channel message waits for a receiver
         "MAX_MESSAGE_SIZE": 1 << 20,     # bytes; larger incoming messages close with 1009
         "SEND_QUEUE_LIMIT": 1024,        # frames waiting for one client before it is closed
         "HEARTBEAT_INTERVAL": 20.0,      # seconds between pings (None disables)
@@ -27,12 +30,17 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
+from .history import History
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The validated ``COURANT`` setting. Attribute names are the keys, lower-cased."""
 
-    engine: str = "memory://"
+    engine: tuple[str, ...] = ("memory://",)
+    history: tuple[tuple[str, History], ...] = ()
+    channel_capacity: int = 100
+    channel_expiry: float = 60.0
     max_message_size: int | None = 1 << 20
     send_queue_limit: int = 1024
     heartbeat_interval: float | None = 20.0
@@ -66,6 +74,48 @@ def _string(key: str, value: Any) -> str:
     return value
 
 
+def _engine(key: str, value: Any) -> tuple[str, ...]:
+    """One engine URL, or a list of URLs of one scheme (e.g. Redis servers to shard over)."""
+    urls = [value] if isinstance(value, str) else value
+    if not isinstance(urls, list | tuple) or not urls:
+        raise ImproperlyConfigured(
+            f"COURANT[{key!r}] must be an engine URL or a list of them, not {value!r}."
+        )
+    for url in urls:
+        _string(key, url)
+    schemes = {url.partition("://")[0] for url in urls}
+    if len(schemes) > 1:
+        raise ImproperlyConfigured(
+            f"COURANT[{key!r}] mixes engines ({', '.join(sorted(schemes))}); "
+            "list several servers of one engine."
+        )
+    return tuple(urls)
+
+
+def _history(key: str, value: Any) -> tuple[tuple[str, History], ...]:
+    if not isinstance(value, Mapping):
+        raise ImproperlyConfigured(
+            f"COURANT[{key!r}] must map topic patterns to {{'size': N, 'ttl': seconds}}, "
+            f"not {value!r}."
+        )
+    rules = []
+    for pattern, options in value.items():
+        where = f"COURANT[{key!r}][{pattern!r}]"
+        if not isinstance(pattern, str) or not isinstance(options, Mapping):
+            raise ImproperlyConfigured(f"{where} must be {{'size': N, 'ttl': seconds}}.")
+        unknown = sorted(set(options) - {"size", "ttl"})
+        if unknown:
+            raise ImproperlyConfigured(f"{where} has unknown key(s) {', '.join(unknown)}.")
+        size = options.get("size", History.size)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ImproperlyConfigured(f"{where}['size'] must be an integer >= 0, not {size!r}.")
+        ttl = _positive_number(
+            f"{key}][{pattern!r}]['ttl", options.get("ttl", History.ttl), optional=True
+        )
+        rules.append((pattern, History(size, ttl)))
+    return tuple(rules)
+
+
 def _origins(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise ImproperlyConfigured(f"COURANT[{key!r}] must be a list of origins, not {value!r}.")
@@ -79,7 +129,10 @@ def _origins(key: str, value: Any) -> tuple[str, ...]:
 
 
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
-    "ENGINE": _string,
+    "ENGINE": _engine,
+    "HISTORY": _history,
+    "CHANNEL_CAPACITY": _positive_int,
+    "CHANNEL_EXPIRY": _positive_number,
     "MAX_MESSAGE_SIZE": functools.partial(_positive_int, optional=True),
     "SEND_QUEUE_LIMIT": _positive_int,
     "HEARTBEAT_INTERVAL": functools.partial(_positive_number, optional=True),

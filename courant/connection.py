@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, ClassVar
 from ._sync import call_on_loop
 from .closecodes import CloseCode
 from .exceptions import InvalidState
+from .history import Position, Recovery
 from .topics import validate_topic
 
 if TYPE_CHECKING:
     from .conf import Settings
-    from .hub import Hub
+    from .hub import Hub, Replay
     from .message import Message
     from .types import ASGIEvent, Send
 
@@ -75,6 +76,10 @@ def _dropped(message: Message) -> None:
     """What a finished connection does with a topic message: nothing."""
 
 
+def _ignore_gap(topic: str, position: Position) -> None:
+    """What a connection does with a gap when its consumer does not handle gaps."""
+
+
 class Connection(abc.ABC):
     """One client on one transport.
 
@@ -110,6 +115,8 @@ class Connection(abc.ABC):
         #: How the hub hands this connection a topic message. Forwarding it to the client
         #: is the default; a driver whose consumer handles messages itself replaces it.
         self.deliver: Callable[[Message], None] = self._forward
+        #: How the hub tells this connection that messages of a topic were lost.
+        self.on_gap: Callable[[str, Position], None] = _ignore_gap
 
     # -- what a transport builds ---------------------------------------------------------
 
@@ -211,17 +218,30 @@ class Connection(abc.ABC):
 
     # -- topics ------------------------------------------------------------------------
 
-    async def join(self, topic: str) -> None:
-        """Subscribe to ``topic``; messages published afterwards are delivered."""
+    async def join(
+        self, topic: str, since: Position | None = None, replay: Replay | None = None
+    ) -> Recovery:
+        """Subscribe to ``topic``; messages published afterwards are delivered. With
+        ``since``, the messages published after that position are delivered first (see
+        :meth:`Hub.join <courant.hub.Hub.join>`)."""
         validate_topic(topic)
-        if topic in self.topics or self.state in (State.CLOSING, State.CLOSED):
-            return
-        await self.hub.join(topic, self)
+        if since is not None:
+            since = Position(*since)
+        if topic in self.topics:
+            return Recovery(False, self.hub.position(topic))
+        if self.state in (State.CLOSING, State.CLOSED):
+            return Recovery(False, Position("", 0))
+        recovery = await self.hub.join(topic, self, since, replay)
         if self.closed:
             # The client left while the subscription was being made.
             await self.hub.leave(topic, self)
         else:
             self.topics.add(topic)
+        return recovery
+
+    def gap(self, topic: str, position: Position) -> None:
+        """The hub lost messages of ``topic``: tell whoever handles it."""
+        self.on_gap(topic, position)
 
     async def leave(self, topic: str) -> None:
         """Unsubscribe from ``topic``. Leaving a topic not joined does nothing."""
@@ -303,6 +323,7 @@ class Connection(abc.ABC):
         # Break the cycles through bound methods and closures, so a finished connection
         # is freed at once by reference counting rather than at the next cyclic GC.
         self.deliver = _dropped
+        self.on_gap = _ignore_gap
         self.on_abort = None
         if self._writer is not None:
             # The loop keeps a cancelled task alive until it ends; holding it here would

@@ -12,9 +12,9 @@ need; call the actions to answer::
             await self.apublish(f"room:{self.kwargs['room']}", content)
 
 **Handlers** (``connect``, ``receive``/``receive_json``, ``topic_message``,
-``disconnect``) may be ``async def`` or plain ``def``. A plain one runs in a worker thread
-with Django's database connection handling, so it may use the ORM; all sync handlers of a
-connection run on the same thread, one at a time. Handlers of one connection never run
+``topic_gap``, ``disconnect``) may be ``async def`` or plain ``def``. A plain one runs in a
+worker thread with Django's database connection handling, so it may use the ORM; all sync
+handlers of a connection run on the same thread, one at a time. Handlers of one connection never run
 concurrently: each event is handled after the previous one.
 
 **Actions** come in two kinds. ``accept``, ``send``, ``send_json`` and ``close`` only
@@ -36,6 +36,7 @@ from asgiref.sync import iscoroutinefunction
 from . import _json
 from ._sync import executor_for_connection, on_loop_thread, run_sync
 from .closecodes import CloseCode
+from .history import Position, Recovery
 from .publishing import apublish
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def _inline(function: F) -> F:
 
 
 #: The methods Courant calls; each may be sync or async.
-HANDLERS = ("connect", "receive", "receive_json", "topic_message", "disconnect")
+HANDLERS = ("connect", "receive", "receive_json", "topic_message", "topic_gap", "disconnect")
 
 
 class Consumer:
@@ -93,7 +94,10 @@ class Consumer:
             and not iscoroutinefunction(getattr(cls, name))
             and not getattr(getattr(cls, name), "_courant_inline", False)
         )
-        cls._handles_messages = cls.topic_message is not Consumer.topic_message
+        cls._handles_messages = (
+            cls.topic_message is not Consumer.topic_message
+            or cls.topic_gap is not Consumer.topic_gap
+        )
 
     def __init__(self, **initkwargs: Any) -> None:
         for key, value in initkwargs.items():
@@ -177,6 +181,14 @@ class Consumer:
         return None
 
     @_inline
+    def topic_gap(self, topic: str, position: Position) -> HandlerResult:
+        """Messages of a joined topic were lost and cannot be recovered: the engine lost
+        its link (a Redis restart) and the topic's history with it. The messages that
+        follow come after ``position``. The default does nothing; override it to tell
+        the client to reload what it shows from ``topic``."""
+        return None
+
+    @_inline
     def disconnect(self, code: int) -> HandlerResult:
         """The connection has ended, with ``code``. Topics are left for you."""
         return None
@@ -209,9 +221,18 @@ class Consumer:
 
     # -- actions that talk to the engine: async, with sync twins -------------------------
 
-    async def ajoin(self, topic: str) -> None:
-        """Subscribe this connection to ``topic``."""
-        await self.connection.join(topic)
+    async def ajoin(self, topic: str, since: Position | tuple[str, int] | None = None) -> Recovery:
+        """Subscribe this connection to ``topic``.
+
+        Without ``since``, messages published from now on are delivered. With ``since``,
+        the :class:`~courant.history.Position` (epoch, offset) of the last message the
+        client saw, the messages it missed are delivered first, in order and exactly
+        once, then the new ones. The returned :class:`~courant.history.Recovery` says
+        whether that was complete (``recovered``) and where the topic is (``position``).
+        When it was not (the history no longer reaches back, or the epoch changed), the
+        client missed data and should reload what it shows.
+        """
+        return await self.connection.join(topic, None if since is None else Position(*since))
 
     async def aleave(self, topic: str) -> None:
         """Unsubscribe this connection from ``topic``."""
@@ -222,9 +243,9 @@ class Consumer:
         connection included, if it joined). Same as :func:`courant.apublish`."""
         return await apublish(topic, data)
 
-    def join(self, topic: str) -> None:
+    def join(self, topic: str, since: Position | tuple[str, int] | None = None) -> Recovery:
         """Sync twin of :meth:`ajoin`, for sync handlers."""
-        self._blocking("join", self.ajoin(topic))
+        return self._blocking("join", self.ajoin(topic, since))
 
     def leave(self, topic: str) -> None:
         """Sync twin of :meth:`aleave`, for sync handlers."""

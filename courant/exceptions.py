@@ -6,7 +6,9 @@ The tree::
      ├── InvalidTopic        (also ValueError)  a topic name that cannot be used
      ├── EncodeError         (also TypeError)   published data that cannot be encoded
      ├── InvalidState        (also RuntimeError) an action in the wrong connection state
-     └── EngineError                             the engine failed to do its part
+     ├── EngineError                             the engine failed to do its part
+     │    └── ChannelFull                        a channel holds CHANNEL_CAPACITY messages
+     └── InvalidChannel  (also ValueError)       a channel name that cannot be used
 
 Bad input from a *client* never raises into user code: the connection driver maps it to a
 close code (see :mod:`courant.closecodes`). These exceptions are for mistakes in the
@@ -34,4 +36,12 @@ class InvalidState(CourantError, RuntimeError):
 
 
 class EngineError(CourantError):
-    """The engine could not publish or subscribe."""
+    """The engine could not do its part: its server is unreachable, or answered an error."""
+
+
+class ChannelFull(EngineError):
+    """A channel already holds ``CHANNEL_CAPACITY`` messages no worker has taken."""
+
+
+class InvalidChannel(CourantError, ValueError):
+    """A channel name is empty, too long, or contains whitespace or control characters."""

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._sync import on_loop_thread
 from .conf import get_settings
 from .engines import Engine, create_engine
 from .exceptions import EngineError
+from .history import Position, Recovery, is_after
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -38,9 +39,36 @@ class Subscriber(Protocol):
         """Take one message of a joined topic. Must not block, and must not join or
         leave topics synchronously (the hub is iterating its subscribers)."""
 
+    def gap(self, topic: str, position: Position) -> None:
+        """Messages of ``topic`` were lost and cannot be recovered (the engine lost its
+        link and its history): the messages that follow come after ``position``."""
+
+
+#: Called by :meth:`Hub.join` with the recovery, to hand its messages to the new
+#: subscriber before any newer one.
+Replay = Callable[[Recovery], None]
+
+
+class _Joiner:
+    """Collects what the hub hands out while one subscriber's recovery is read."""
+
+    __slots__ = ("buffer",)
+
+    def __init__(self) -> None:
+        self.buffer: list[Message] = []
+
 
 class _Topic:
-    __slots__ = ("ready", "subscribers", "waiting")
+    __slots__ = (
+        "epoch",
+        "held",
+        "joiners",
+        "offset",
+        "ready",
+        "released",
+        "subscribers",
+        "waiting",
+    )
 
     def __init__(self) -> None:
         self.subscribers: set[Subscriber] = set()
@@ -50,11 +78,28 @@ class _Topic:
         self.ready: asyncio.Task[None] | None = None
         # Joins waiting for ``ready``: the topic is not dropped while they are pending.
         self.waiting = 0
+        # Joins reading a recovery: they get what is handed out meanwhile.
+        self.joiners: list[_Joiner] = []
+        # The last message handed out (or the topic's position when subscribed): every
+        # message up to it has been handed out, and the next one must follow it.
+        self.epoch: str | None = None
+        self.offset = 0
+        # While the gap after the last message is being filled from history, messages
+        # wait here, and ``released`` is the future that completes when they are out.
+        self.held: list[Message] | None = None
+        self.released: asyncio.Future[None] | None = None
 
     @property
     def settled(self) -> bool:
         """Subscribed, with nobody still on the way in."""
-        return self.ready is not None and self.ready.done() and not self.waiting
+        return (
+            self.ready is not None and self.ready.done() and not self.waiting and not self.joiners
+        )
+
+    @property
+    def position(self) -> Position:
+        assert self.epoch is not None
+        return Position(self.epoch, self.offset)
 
 
 class Hub:
@@ -62,7 +107,7 @@ class Hub:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        engine.bind(self.fan_out)
+        engine.bind(self)
         self._topics: dict[str, _Topic] = {}
         self._connections: set[Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -100,6 +145,11 @@ class Hub:
         if not self._topics and not self._connections:
             self._loop = None
 
+    def running_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop this hub serves, if it is running (on this thread or another)."""
+        loop = self._loop
+        return loop if loop is not None and loop.is_running() else None
+
     # -- connections -------------------------------------------------------------------
 
     def register(self, connection: Connection) -> None:
@@ -113,9 +163,21 @@ class Hub:
 
     # -- topics ------------------------------------------------------------------------
 
-    async def join(self, topic: str, subscriber: Subscriber) -> None:
+    async def join(
+        self,
+        topic: str,
+        subscriber: Subscriber,
+        since: Position | None = None,
+        replay: Replay | None = None,
+    ) -> Recovery:
         """Add ``subscriber`` to ``topic``. When this returns, every message published on
-        the topic afterwards reaches the subscriber."""
+        the topic afterwards reaches the subscriber.
+
+        With ``since``, the messages published after it are recovered from the topic's
+        history and handed over first (to ``replay`` if given, else to the subscriber's
+        ``deliver``), before any newer message, each exactly once. The returned
+        :class:`~courant.history.Recovery` says whether that was complete.
+        """
         loop = self._bind_loop()
         entry = self._topics.get(topic)
         if entry is None:
@@ -131,18 +193,72 @@ class Hub:
                 abandoned = False
             finally:
                 entry.waiting -= 1
-                if abandoned and self._drop_if_unused(topic, entry):
-                    # This joiner was the last one on its way in, and gave up.
-                    self._spawn(self.release((topic,)))
+                if abandoned:
+                    self._abandon(topic, entry)
         entry.ready.result()
+        if entry.held is None:
+            # The common case, with no I/O: the hub knows where the topic is.
+            position = entry.position
+            if since is None or since == position:
+                entry.subscribers.add(subscriber)
+                return Recovery(since is not None, position)
+        return await self._join_recovering(topic, entry, subscriber, since, replay)
+
+    async def _join_recovering(
+        self,
+        topic: str,
+        entry: _Topic,
+        subscriber: Subscriber,
+        since: Position | None,
+        replay: Replay | None,
+    ) -> Recovery:
+        joiner = _Joiner()
+        entry.joiners.append(joiner)
+        abandoned = True
+        try:
+            if since is None:
+                recovery = Recovery(False, await self.engine.position(topic))
+            else:
+                recovery = await self.engine.recover(topic, since)
+            await self.engine.flush(topic)
+            while entry.released is not None and not entry.released.done():
+                await asyncio.shield(entry.released)
+            abandoned = False
+        except Exception as exc:
+            raise EngineError(f"could not recover topic {topic!r}: {exc!r}") from exc
+        finally:
+            entry.joiners.remove(joiner)
+            if abandoned:
+                self._abandon(topic, entry)
+        # From here on nothing awaits: no message can slip in between.
         entry.subscribers.add(subscriber)
+        hand = subscriber.deliver
+        if replay is not None:
+            replay(recovery)
+        else:
+            for message in recovery.messages:
+                hand(message)
+        for message in joiner.buffer:
+            if is_after(message, recovery.position):
+                hand(message)
+        return recovery
+
+    def _abandon(self, topic: str, entry: _Topic) -> None:
+        if self._drop_if_unused(topic, entry):
+            # This joiner was the last one on its way in, and gave up.
+            self._spawn(self.release((topic,)))
 
     async def _subscribe(self, topic: str, entry: _Topic) -> None:
+        entry.held = []
         try:
             await self.engine.subscribe(topic)
+            position = await self.engine.position(topic)
+            await self.engine.flush(topic)
         except Exception as exc:
             self._forget(topic, entry)
             raise EngineError(f"could not subscribe to topic {topic!r}: {exc!r}") from exc
+        entry.epoch, entry.offset = position
+        self._release_held(entry)
         if not entry.waiting and not entry.subscribers and self._forget(topic, entry):
             # Every joiner gave up while the engine was subscribing: undo it.
             await self.release((topic,))
@@ -197,9 +313,15 @@ class Hub:
             except Exception:
                 logger.exception("Unsubscribing the process from topic %r failed", topic)
 
+    # -- what the engine reports -------------------------------------------------------
+
     def fan_out(self, message: Message) -> None:
         """Hand ``message`` to every local subscriber of its topic. Called by the engine
-        in offset order per topic; from another thread, it hops to the hub's loop."""
+        in offset order per topic; from another thread, it hops to the hub's loop.
+
+        A message already handed out is dropped; one that leaves a gap after the last
+        message handed out is held back while the gap is filled from history.
+        """
         loop = self._loop
         if loop is not None and not on_loop_thread(loop):
             loop.call_soon_threadsafe(self._fan_out, message)
@@ -210,11 +332,80 @@ class Hub:
         entry = self._topics.get(message.topic)
         if entry is None:
             return
+        held = entry.held
+        if held is not None:
+            held.append(message)
+            return
+        if message.epoch == entry.epoch:
+            if message.offset <= entry.offset:
+                return  # handed out already (recovered, or delivered twice)
+            if message.offset != entry.offset + 1:
+                self._catch_up(message.topic, entry, [message])
+                return
+        elif entry.epoch is not None:
+            # The topic started again (its history was lost): what the old epoch had
+            # after the last message is gone.
+            self._gap(message.topic, entry, Position(message.epoch, message.offset - 1))
+        self._hand_out(entry, message)
+
+    def _hand_out(self, entry: _Topic, message: Message) -> None:
+        entry.epoch = message.epoch
+        entry.offset = message.offset
+        for joiner in entry.joiners:
+            joiner.buffer.append(message)
         for subscriber in entry.subscribers:
             try:
                 subscriber.deliver(message)
             except Exception:
                 logger.exception("Delivering %r to %r failed", message, subscriber)
+
+    def _gap(self, topic: str, entry: _Topic, position: Position) -> None:
+        logger.info("Messages of topic %r were lost; continuing after %s", topic, position)
+        entry.epoch, entry.offset = position
+        for subscriber in list(entry.subscribers):
+            try:
+                subscriber.gap(topic, position)
+            except Exception:
+                logger.exception("Telling %r of a gap in %r failed", subscriber, topic)
+
+    def link_restored(self, topics: Iterable[str]) -> None:
+        """The engine is subscribed again after losing its link: fill each topic's gap
+        from history, or tell its subscribers that it cannot be filled."""
+        for topic in topics:
+            entry = self._topics.get(topic)
+            if entry is not None and entry.held is None and entry.epoch is not None:
+                self._catch_up(topic, entry, [])
+
+    def _catch_up(self, topic: str, entry: _Topic, held: list[Message]) -> None:
+        entry.held = held
+        entry.released = asyncio.get_running_loop().create_future()
+        self._spawn(self._fill_gap(topic, entry))
+
+    async def _fill_gap(self, topic: str, entry: _Topic) -> None:
+        since = entry.position
+        try:
+            recovery: Recovery | None = await self.engine.recover(topic, since)
+            await self.engine.flush(topic)
+        except Exception as exc:
+            logger.debug("Recovering topic %r after %s failed: %r", topic, since, exc)
+            recovery = None
+        if recovery is None:
+            first = entry.held[0] if entry.held else None
+            self._gap(topic, entry, Position(first.epoch, first.offset - 1) if first else since)
+        elif recovery.recovered:
+            for message in recovery.messages:
+                self._hand_out(entry, message)
+        else:
+            self._gap(topic, entry, recovery.position)
+        self._release_held(entry)
+
+    def _release_held(self, entry: _Topic) -> None:
+        held, entry.held = entry.held or [], None
+        released, entry.released = entry.released, None
+        for message in held:
+            self._fan_out(message)
+        if released is not None:
+            released.set_result(None)
 
     # -- publishing --------------------------------------------------------------------
 
@@ -228,7 +419,27 @@ class Hub:
             self._drop_stale()
         return await self.engine.publish(topic, kind, payload)
 
+    def publish_blocking(self, topic: str, kind: Kind, payload: Payload) -> Message:
+        """Publish from a thread that runs no event loop: through the hub's loop if it is
+        serving connections (so messages reach them in order), else straight to the
+        engine (a management command, a task worker, a WSGI process)."""
+        loop = self._loop
+        if loop is not None:
+            if loop.is_running():
+                coroutine = self.engine.publish(topic, kind, payload)
+                return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+            self._drop_stale()
+        return self.engine.publish_blocking(topic, kind, payload)
+
     # -- introspection and shutdown ----------------------------------------------------
+
+    def position(self, topic: str) -> Position:
+        """Where ``topic`` is in this process: the last message handed out (for a topic
+        the process subscribes to; ``("", 0)`` otherwise)."""
+        entry = self._topics.get(topic)
+        if entry is None or entry.epoch is None:
+            return Position("", 0)
+        return entry.position
 
     def subscribers(self, topic: str) -> int:
         """How many local subscribers ``topic`` has in this process."""
@@ -268,7 +479,8 @@ def get_hub() -> Hub:
     if hub is None:
         with _hub_lock:
             if _hub is None:
-                _hub = Hub(create_engine(get_settings().engine))
+                settings = get_settings()
+                _hub = Hub(create_engine(settings.engine, settings))
             hub = _hub
     return hub
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 
-from asgiref.sync import async_to_sync
-
 from .hub import get_hub
 from .message import Message, encode
 from .topics import validate_topic
@@ -38,7 +36,8 @@ def publish(topic: str, data: object) -> Message:
             "courant.publish() is for sync code; in async code use `await courant.apublish(...)`"
         )
     validate_topic(topic)
-    return async_to_sync(apublish)(topic, data)
+    kind, payload = encode(data)
+    return get_hub().publish_blocking(topic, kind, payload)
 
 
 __all__ = ["apublish", "publish"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import parse_qs
 
 import courant
 from chat.consumers import BenchConsumer
 from courant import Message
+from courant.history import Position
 
 
 class EchoConsumer(courant.JsonConsumer):
@@ -76,3 +78,29 @@ class SyncHookConsumer(HookConsumer):
         self.send_json(
             {"topic": message.topic, "offset": message.offset, "data": message.data, "sync": True}
         )
+
+
+class TrackingConsumer(courant.JsonConsumer):
+    """Joins topic ``track:<room>``, recovering from ``?epoch=E&offset=N`` if given, and
+    reports as JSON how it joined, every message with its position, and every gap.
+    What it receives it publishes to the topic."""
+
+    @property
+    def topic(self) -> str:
+        return f"track:{self.kwargs['room']}"
+
+    async def connect(self) -> None:
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        since = (query["epoch"][0], int(query["offset"][0])) if "epoch" in query else None
+        self.accept()
+        recovery = await self.ajoin(self.topic, since)
+        self.send_json({"joined": {"recovered": recovery.recovered, **recovery.position._asdict()}})
+
+    async def receive_json(self, content: Any) -> None:
+        await self.apublish(self.topic, content)
+
+    async def topic_message(self, message: Message) -> None:
+        self.send_json({"epoch": message.epoch, "offset": message.offset, "data": message.data})
+
+    async def topic_gap(self, topic: str, position: Position) -> None:
+        self.send_json({"gap": position._asdict()})

@@ -7,6 +7,7 @@ from .consumers import (
     EchoConsumer,
     HookConsumer,
     SyncHookConsumer,
+    TrackingConsumer,
     WatchedConsumer,
 )
 
@@ -19,4 +20,5 @@ routes = [
     path("ws/broken/<str:where>/", BrokenConsumer.as_asgi()),
     path("ws/hook/<str:room>/", HookConsumer.as_asgi()),
     path("ws/synchook/<str:room>/", SyncHookConsumer.as_asgi()),
+    path("ws/track/<str:room>/", TrackingConsumer.as_asgi()),
 ]

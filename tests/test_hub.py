@@ -18,6 +18,9 @@ class Recorder:
     def deliver(self, message):
         self.messages.append(message)
 
+    def gap(self, topic, position):
+        raise AssertionError(f"no gap expected in {topic}")
+
 
 class CountingEngine(MemoryEngine):
     """The memory engine, counting the process-level subscriptions the hub asks for."""
@@ -128,7 +131,7 @@ async def test_a_failed_subscription_fails_every_waiting_join_and_registers_noth
 
 
 async def test_a_failing_subscriber_does_not_stop_the_fan_out():
-    class Broken:
+    class Broken(Recorder):
         def deliver(self, message):
             raise RuntimeError("boom")
 

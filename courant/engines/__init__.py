@@ -1,10 +1,12 @@
-"""Engines link processes: they assign offsets, carry messages between processes, and
-(later) keep history and presence.
+"""Engines link processes: they assign offsets, carry messages between processes, keep
+history, and carry channel messages to workers.
 
 An engine sees the process, never a connection. The hub tells it which topics the process
 needs (``subscribe``/``unsubscribe``, reference-counted by the hub, so one call per topic
-per process), and the engine hands every message for those topics to the hub through the
-``deliver`` callback given to :meth:`Engine.bind`, in offset order per topic.
+per process), and the engine hands every message for those topics to the hub's
+:meth:`~Listener.fan_out`, in offset order per topic. When an engine loses its link and
+gets it back (a Redis restart), it says so through :meth:`~Listener.link_restored`; the
+hub then fills the gap from history, or tells subscribers it cannot.
 
 Engines are chosen by the scheme of ``COURANT["ENGINE"]``, through :data:`ENGINES`.
 """
@@ -12,48 +14,79 @@ Engines are chosen by the scheme of ``COURANT["ENGINE"]``, through :data:`ENGINE
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from ..history import HistoryPolicy, Position, Recovery
 from ..message import Kind, Message, Payload
 
-Deliver = Callable[[Message], None]
+if TYPE_CHECKING:
+    from ..conf import Settings
 
 #: URL scheme -> engine class. Adding an engine is one line here.
 ENGINES: dict[str, str] = {
     "memory": "courant.engines.memory.MemoryEngine",
+    "redis": "courant.engines.redis.RedisEngine",
+    "rediss": "courant.engines.redis.RedisEngine",
+    "unix": "courant.engines.redis.RedisEngine",
 }
+
+
+class Listener(Protocol):
+    """What an engine reports to: the process's hub."""
+
+    def fan_out(self, message: Message) -> None:
+        """Take one message of a subscribed topic. Called on the hub's loop (or from any
+        thread, for an engine without one), in offset order per topic."""
+
+    def link_restored(self, topics: Iterable[str]) -> None:
+        """The engine's link carrying ``topics`` was lost and is back, with the topics
+        subscribed again: messages published meanwhile may not have been delivered."""
 
 
 class Engine(abc.ABC):
     """The interface every engine implements.
 
-    All methods are called on the event loop that serves the process's connections
-    (the hub guarantees it), so an engine may keep loop-bound resources.
+    Topic methods are called on the event loop that serves the process's connections
+    (the hub guarantees it), so an engine may keep loop-bound resources. ``publish`` may
+    also be awaited on another loop by a process that serves no connections, and
+    :meth:`publish_blocking` is called from plain threads.
     """
 
     #: The name shown in logs and on status pages.
     name: str = "engine"
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._deliver: Deliver | None = None
+    def __init__(self, urls: str | Sequence[str], settings: Settings | None = None) -> None:
+        if settings is None:
+            from ..conf import Settings
 
-    def bind(self, deliver: Deliver) -> None:
-        """Set the callback that receives every message of the subscribed topics.
+            settings = Settings()
+        self.urls = (urls,) if isinstance(urls, str) else tuple(urls)
+        self.history = HistoryPolicy(settings.history)
+        self.channel_capacity = settings.channel_capacity
+        self.channel_expiry = settings.channel_expiry
+        self._listener: Listener | None = None
 
-        Called once, by the hub, before any other method. ``deliver`` must be called on
-        the event loop, with the messages of one topic in offset order.
-        """
-        self._deliver = deliver
+    def bind(self, listener: Listener) -> None:
+        """Set where messages of the subscribed topics go. Called once, by the hub, before
+        any other method."""
+        self._listener = listener
+
+    # -- topics ------------------------------------------------------------------------
 
     @abc.abstractmethod
     async def publish(self, topic: str, kind: Kind, payload: Payload) -> Message:
-        """Assign the next offset of ``topic`` and deliver the message to every process
-        subscribed to it. Returns the message as published."""
+        """Assign the next offset of ``topic``, keep the message in the topic's history,
+        and deliver it to every process subscribed to it; all at once, so two publishers
+        never produce a duplicate or out-of-order offset. Returns the message."""
+
+    @abc.abstractmethod
+    def publish_blocking(self, topic: str, kind: Kind, payload: Payload) -> Message:
+        """:meth:`publish` for a thread with no event loop of the engine's."""
 
     @abc.abstractmethod
     async def subscribe(self, topic: str) -> None:
@@ -64,22 +97,52 @@ class Engine(abc.ABC):
     async def unsubscribe(self, topic: str) -> None:
         """Stop delivering ``topic`` to this process."""
 
+    @abc.abstractmethod
+    async def position(self, topic: str) -> Position:
+        """Where ``topic`` is now (a topic never published to gets its epoch here)."""
+
+    @abc.abstractmethod
+    async def recover(self, topic: str, since: Position) -> Recovery:
+        """Everything published on ``topic`` after ``since``, complete and in order, or
+        ``recovered=False`` if the history cannot say (never a partial list)."""
+
+    async def flush(self, topic: str) -> None:  # noqa: B027 - in-process engines need nothing
+        """Return once every message of ``topic`` published before this call has been
+        handed to the hub (which a position or recovery read just now may be ahead of)."""
+
+    # -- channels: point-to-point, for workers -----------------------------------------
+
+    @abc.abstractmethod
+    async def send(self, channel: str, payload: bytes) -> None:
+        """Queue ``payload`` on ``channel`` for exactly one receiver. Raises
+        :class:`~courant.exceptions.ChannelFull` past the capacity. The message expires
+        unreceived after ``CHANNEL_EXPIRY`` seconds."""
+
+    @abc.abstractmethod
+    def send_blocking(self, channel: str, payload: bytes) -> None:
+        """:meth:`send` for a thread with no event loop of the engine's."""
+
+    @abc.abstractmethod
+    async def receive(self, channel: str, timeout: float | None = None) -> bytes | None:
+        """Take the oldest unexpired message of ``channel``, waiting up to ``timeout``
+        seconds (None: for ever) for one; None when the time is up."""
+
     async def close(self) -> None:  # noqa: B027 - engines without resources need nothing
         """Release connections and tasks. The engine is not used afterwards."""
 
 
-def create_engine(url: str) -> Engine:
-    """Build the engine named by ``url``'s scheme, e.g. ``memory://``."""
-    scheme = urlsplit(url).scheme
+def create_engine(urls: Sequence[str], settings: Settings) -> Engine:
+    """Build the engine named by the URLs' scheme, e.g. ``memory://``."""
+    scheme = urlsplit(urls[0]).scheme
     try:
         path = ENGINES[scheme]
     except KeyError:
         known = ", ".join(f"{name}://" for name in sorted(ENGINES))
         raise ImproperlyConfigured(
-            f"COURANT['ENGINE'] = {url!r} names no engine; known engines: {known}"
+            f"COURANT['ENGINE'] = {urls[0]!r} names no engine; known engines: {known}"
         ) from None
     engine_class: type[Engine] = import_string(path)
-    return engine_class(url)
+    return engine_class(urls, settings)
 
 
-__all__ = ["ENGINES", "Deliver", "Engine", "create_engine"]
+__all__ = ["ENGINES", "Engine", "Listener", "create_engine"]

@@ -1,10 +1,14 @@
 """The in-memory engine: one process, nothing to install. The default.
 
-Offsets are counted per topic in a dict. A topic's counter lives while the process
-subscribes to it; counters of topics nobody subscribes to are kept in a bounded
+Offsets and history are kept per topic in a dict. A topic's state lives while the process
+subscribes to it; states of topics nobody subscribes to are kept in a bounded
 least-recently-used table, so an app publishing to millions of distinct topics does not
-grow without limit. A counter that is evicted starts again under a new epoch, which is
-exactly what epochs are for.
+grow without limit. A topic that is evicted starts again under a new epoch, which is
+exactly what epochs are for: a subscriber that remembered its old position is told that
+recovery is impossible instead of being handed the wrong messages.
+
+Channels are deques in the same process: a worker thread or task of this process can
+take what a view sends. Use the Redis engine to reach workers in other processes.
 """
 
 from __future__ import annotations
@@ -12,21 +16,72 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from ..exceptions import ChannelFull
+from ..history import History, Position, Recovery, recover_from
 from ..message import Kind, Message, Payload
 from . import Engine
 
-#: How many counters of unsubscribed topics are kept before the oldest is forgotten.
+if TYPE_CHECKING:
+    from ..conf import Settings
+
+#: How many states of unsubscribed topics are kept before the oldest is forgotten.
 IDLE_TOPICS_KEPT = 10_000
 
 
 class _TopicState:
-    __slots__ = ("epoch", "offset")
+    __slots__ = ("epoch", "history", "kept", "offset")
 
-    def __init__(self) -> None:
+    def __init__(self, history: History) -> None:
         self.epoch = secrets.token_hex(4)
         self.offset = 0
+        self.history = history
+        # (monotonic time published, message), oldest first.
+        self.kept: deque[tuple[float, Message]] = deque(maxlen=history.size or None)
+
+    def keep(self, message: Message, now: float) -> None:
+        if self.history.size:
+            self.kept.append((now, message))
+
+    def trim(self, now: float) -> None:
+        ttl = self.history.ttl
+        kept = self.kept
+        if ttl is not None:
+            while kept and kept[0][0] < now - ttl:
+                kept.popleft()
+
+    @property
+    def position(self) -> Position:
+        return Position(self.epoch, self.offset)
+
+
+class _Channel:
+    __slots__ = ("items", "waiters")
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[float, bytes]] = deque()  # (expires at, payload)
+        self.waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+    def purge(self, now: float) -> None:
+        items = self.items
+        while items and items[0][0] <= now:
+            items.popleft()
+
+    def wake_one(self) -> None:
+        while self.waiters:
+            loop, waiter = self.waiters.popleft()
+            if not waiter.done():
+                loop.call_soon_threadsafe(_set_if_pending, waiter)
+                return
+
+
+def _set_if_pending(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class MemoryEngine(Engine):
@@ -34,50 +89,124 @@ class MemoryEngine(Engine):
 
     name = "memory"
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, urls: str | Sequence[str], settings: Settings | None = None) -> None:
+        super().__init__(urls, settings)
+        if len(self.urls) > 1:
+            raise ValueError("the memory engine takes one URL, memory://")
         self._subscribed: dict[str, _TopicState] = {}
         self._idle: OrderedDict[str, _TopicState] = OrderedDict()
+        self._channels: dict[str, _Channel] = {}
         # The hub runs engine calls on its loop, but while it serves no connection a
-        # publish runs on the caller's thread: keep the counters consistent regardless.
+        # publish runs on the caller's thread: keep the state consistent regardless.
         self._lock = threading.Lock()
+
+    # -- topics ------------------------------------------------------------------------
 
     def _state(self, topic: str) -> _TopicState:
         state = self._subscribed.get(topic)
         if state is not None:
             return state
-        state = self._idle.pop(topic) if topic in self._idle else _TopicState()
+        state = self._idle.pop(topic, None) or _TopicState(self.history.for_topic(topic))
         self._park(topic, state)
         return state
 
     def _park(self, topic: str, state: _TopicState) -> None:
-        """Keep an unsubscribed topic's counter, as the most recently used."""
+        """Keep an unsubscribed topic's state, as the most recently used."""
         self._idle[topic] = state
         if len(self._idle) > IDLE_TOPICS_KEPT:
             self._idle.popitem(last=False)
 
-    async def publish(self, topic: str, kind: Kind, payload: Payload) -> Message:
+    def _publish(self, topic: str, kind: Kind, payload: Payload) -> tuple[Message, bool]:
         with self._lock:  # offsets are assigned and handed over in one order
             state = self._state(topic)
             state.offset += 1
             message = Message(topic, state.offset, state.epoch, kind, payload)
+            now = time.monotonic()
+            state.trim(now)
+            state.keep(message, now)
             subscribed = topic in self._subscribed
-            if subscribed and self._deliver is not None:
-                self._deliver(message)
+            if subscribed and self._listener is not None:
+                self._listener.fan_out(message)
+        return message, subscribed
+
+    async def publish(self, topic: str, kind: Kind, payload: Payload) -> Message:
+        message, subscribed = self._publish(topic, kind, payload)
         if subscribed:
             # Give the connections' writers their turn, as a network engine's I/O would:
             # a loop of publishes then never piles up in every queue before one is sent.
             await asyncio.sleep(0)
         return message
 
+    def publish_blocking(self, topic: str, kind: Kind, payload: Payload) -> Message:
+        return self._publish(topic, kind, payload)[0]
+
     async def subscribe(self, topic: str) -> None:
         with self._lock:
             if topic not in self._subscribed:
-                idle = self._idle.pop(topic) if topic in self._idle else None
-                self._subscribed[topic] = idle or _TopicState()
+                idle = self._idle.pop(topic, None)
+                self._subscribed[topic] = idle or _TopicState(self.history.for_topic(topic))
 
     async def unsubscribe(self, topic: str) -> None:
         with self._lock:
             state = self._subscribed.pop(topic, None)
             if state is not None:
                 self._park(topic, state)
+
+    async def position(self, topic: str) -> Position:
+        with self._lock:
+            return self._state(topic).position
+
+    async def recover(self, topic: str, since: Position) -> Recovery:
+        with self._lock:
+            state = self._state(topic)
+            state.trim(time.monotonic())
+            return recover_from((message for _, message in state.kept), state.position, since)
+
+    # -- channels ----------------------------------------------------------------------
+
+    def send_blocking(self, channel: str, payload: bytes) -> None:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._channels.get(channel)
+            if entry is None:
+                entry = self._channels[channel] = _Channel()
+            entry.purge(now)
+            if len(entry.items) >= self.channel_capacity:
+                raise ChannelFull(
+                    f"channel {channel!r} holds {self.channel_capacity} messages "
+                    "(CHANNEL_CAPACITY); is its worker running?"
+                )
+            entry.items.append((now + self.channel_expiry, payload))
+            entry.wake_one()
+
+    async def send(self, channel: str, payload: bytes) -> None:
+        self.send_blocking(channel, payload)
+
+    async def receive(self, channel: str, timeout: float | None = None) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            with self._lock:
+                entry = self._channels.get(channel)
+                if entry is None:
+                    entry = self._channels[channel] = _Channel()
+                entry.purge(time.monotonic())
+                if entry.items:
+                    payload = entry.items.popleft()[1]
+                    if not entry.items and not entry.waiters:
+                        del self._channels[channel]
+                    return payload
+                waiter: asyncio.Future[None] = loop.create_future()
+                entry.waiters.append((loop, waiter))
+            remaining = None if deadline is None else deadline - loop.time()
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                with self._lock:
+                    if (loop, waiter) in entry.waiters:
+                        entry.waiters.remove((loop, waiter))
+                    if entry.items:
+                        entry.wake_one()  # a send woke this waiter as it timed out: pass it on
+                    elif not entry.waiters and self._channels.get(channel) is entry:
+                        del self._channels[channel]
+                return None

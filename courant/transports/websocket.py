@@ -12,11 +12,12 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..closecodes import CloseCode
 from ..conf import get_settings
 from ..connection import Connection, State
+from ..history import Position
 from ..hub import get_hub
 from ..message import Message
 
@@ -73,6 +74,11 @@ def too_big(text: str | None, data: bytes | None, limit: int | None) -> bool:
     return len(text) * 4 > limit and len(text.encode()) > limit
 
 
+class _Gap(NamedTuple):
+    topic: str
+    position: Position
+
+
 class _Inbox:
     """Client events and topic messages, taken in arrival order, for a consumer that
     handles topic messages itself (so they are never handled concurrently).
@@ -83,7 +89,7 @@ class _Inbox:
     """
 
     def __init__(self, limit: int) -> None:
-        self._items: deque[ASGIEvent | Message] = deque()
+        self._items: deque[ASGIEvent | Message | _Gap] = deque()
         self._limit = limit
         self._messages = 0
         self._events = 0
@@ -97,7 +103,7 @@ class _Inbox:
             self._waiter = None
             waiter.set_result(None)
 
-    def put_message(self, message: Message) -> bool:
+    def put_message(self, message: Message | _Gap) -> bool:
         if self._messages >= self._limit:
             return False
         self._messages += 1
@@ -113,12 +119,12 @@ class _Inbox:
             self._room.clear()
         self._wake()
 
-    async def get(self) -> ASGIEvent | Message:
+    async def get(self) -> ASGIEvent | Message | _Gap:
         while not self._items:
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         item = self._items.popleft()
-        if isinstance(item, Message):
+        if isinstance(item, Message | _Gap):
             self._messages -= 1
         else:
             self._events -= 1
@@ -143,18 +149,22 @@ class _Conversation:
         self.receive = receive
         self.name = type(consumer).__qualname__
         self.reader: asyncio.Task[None] | None = None
-        self.next_event: Callable[[], Awaitable[ASGIEvent | Message]] = receive
+        self.next_event: Callable[[], Awaitable[ASGIEvent | Message | _Gap]] = receive
         if consumer._handles_messages:
             inbox = _Inbox(get_settings().send_queue_limit)
             self.next_event = inbox.get
 
-            def deliver(message: Message) -> None:
+            def deliver(message: Message | _Gap) -> None:
                 if connection.state is State.CLOSING or connection.state is State.CLOSED:
                     return
                 if not inbox.put_message(message):
                     connection.overflow()
 
+            def gap(topic: str, position: Position) -> None:
+                deliver(_Gap(topic, position))
+
             connection.deliver = deliver
+            connection.on_gap = gap
             self.reader = asyncio.get_running_loop().create_task(_read_into(receive, inbox))
 
     async def run(self) -> None:
@@ -198,6 +208,10 @@ class _Conversation:
             if isinstance(event, Message):
                 if connection.state is State.OPEN:
                     await self._handle("topic_message", event)
+                continue
+            if isinstance(event, _Gap):
+                if connection.state is State.OPEN:
+                    await self._handle("topic_gap", event.topic, event.position)
                 continue
             kind = event["type"]
             if kind == "websocket.receive":
