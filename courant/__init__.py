@@ -6,31 +6,52 @@ The public API, and nothing else::
     courant.Consumer, courant.JsonConsumer  handle one connection
     courant.publish / courant.apublish      publish to a topic from anywhere
     courant.Message                         what subscribers receive
+    courant.Position, courant.Recovery      where a client is in a topic; what it missed
+    courant.send / asend / areceive         point-to-point channels for background work
+    courant.Worker                          handles a channel in `manage.py courant_worker`
     courant.CloseCode                       every close code Courant sends
 
 Testing helpers live in :mod:`courant.testing`.
 """
 
 from .application import asgi_application
+from .channels import Worker, areceive, asend, send
 from .closecodes import CloseCode
 from .consumer import Consumer, JsonConsumer
-from .exceptions import CourantError, EncodeError, EngineError, InvalidState, InvalidTopic
+from .exceptions import (
+    ChannelFull,
+    CourantError,
+    EncodeError,
+    EngineError,
+    InvalidChannel,
+    InvalidState,
+    InvalidTopic,
+)
+from .history import Position, Recovery
 from .message import Message
 from .publishing import apublish, publish
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ChannelFull",
     "CloseCode",
     "Consumer",
     "CourantError",
     "EncodeError",
     "EngineError",
+    "InvalidChannel",
     "InvalidState",
     "InvalidTopic",
     "JsonConsumer",
     "Message",
+    "Position",
+    "Recovery",
+    "Worker",
     "apublish",
+    "areceive",
+    "asend",
     "asgi_application",
     "publish",
+    "send",
 ]

@@ -7,6 +7,7 @@ Example::
         "HISTORY": {"chat:*": {"size": 100, "ttl": 300}},   # see courant.history
         "CHANNEL_CAPACITY": 100,         # messages waiting in one channel before send() fails
         "CHANNEL_EXPIRY": 60.0,          # seconds a channel message waits for a receiver
+        "WORKERS": {"thumbnails": "photos.workers.Thumbnails"},  # for courant_worker
         "MAX_MESSAGE_SIZE": 1 << 20,     # bytes; larger incoming messages close with 1009
         "SEND_QUEUE_LIMIT": 1024,        # frames waiting for one client before it is closed
         "HEARTBEAT_INTERVAL": 20.0,      # seconds between pings (None disables)
@@ -41,6 +42,7 @@ class Settings:
     history: tuple[tuple[str, History], ...] = ()
     channel_capacity: int = 100
     channel_expiry: float = 60.0
+    workers: tuple[tuple[str, str], ...] = ()
     max_message_size: int | None = 1 << 20
     send_queue_limit: int = 1024
     heartbeat_interval: float | None = 20.0
@@ -116,6 +118,18 @@ def _history(key: str, value: Any) -> tuple[tuple[str, History], ...]:
     return tuple(rules)
 
 
+def _workers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(channel, str) and isinstance(path, str) and "." in path
+        for channel, path in value.items()
+    ):
+        raise ImproperlyConfigured(
+            f"COURANT[{key!r}] must map channel names to dotted paths of courant.Worker "
+            f"classes, not {value!r}."
+        )
+    return tuple(value.items())
+
+
 def _origins(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise ImproperlyConfigured(f"COURANT[{key!r}] must be a list of origins, not {value!r}.")
@@ -133,6 +147,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "HISTORY": _history,
     "CHANNEL_CAPACITY": _positive_int,
     "CHANNEL_EXPIRY": _positive_number,
+    "WORKERS": _workers,
     "MAX_MESSAGE_SIZE": functools.partial(_positive_int, optional=True),
     "SEND_QUEUE_LIMIT": _positive_int,
     "HEARTBEAT_INTERVAL": functools.partial(_positive_number, optional=True),

@@ -3,18 +3,26 @@ import courant
 
 def test_the_public_api_is_small_and_pinned():
     assert sorted(courant.__all__) == [
+        "ChannelFull",
         "CloseCode",
         "Consumer",
         "CourantError",
         "EncodeError",
         "EngineError",
+        "InvalidChannel",
         "InvalidState",
         "InvalidTopic",
         "JsonConsumer",
         "Message",
+        "Position",
+        "Recovery",
+        "Worker",
         "apublish",
+        "areceive",
+        "asend",
         "asgi_application",
         "publish",
+        "send",
     ]
     for name in courant.__all__:
         assert getattr(courant, name).__module__.startswith("courant")

@@ -308,3 +308,43 @@ async def test_forward_from_a_sync_hook_runs_on_the_loop():
             await courant.apublish("relay", text)
         assert [await ws.receive_text(), await ws.receive_text()] == ["one", "two"]
         assert await ws.receive_nothing()
+
+
+async def test_ajoin_since_replays_what_the_client_missed_before_new_messages():
+    missed = [await courant.apublish("track:r1", {"n": n}) for n in range(4)]
+    epoch = missed[0].epoch
+    query = f"epoch={epoch}&offset=1".encode()
+    async with WebSocketClient(application, "/ws/track/r1/", query_string=query) as ws:
+        joined = await ws.receive_json()
+        assert joined == {"joined": {"recovered": True, "epoch": epoch, "offset": 4}}
+        await courant.apublish("track:r1", {"n": "live"})
+        got = [await ws.receive_json() for _ in range(4)]
+        assert [(m["offset"], m["data"]) for m in got] == [
+            (2, {"n": 1}),
+            (3, {"n": 2}),
+            (4, {"n": 3}),
+            (5, {"n": "live"}),
+        ]
+
+
+async def test_ajoin_since_a_lost_position_says_so_and_carries_on():
+    await courant.apublish("track:r2", "x")
+    query = b"epoch=forgotten&offset=3"
+    async with WebSocketClient(application, "/ws/track/r2/", query_string=query) as ws:
+        joined = (await ws.receive_json())["joined"]
+        assert (joined["recovered"], joined["offset"]) == (False, 1)
+        await courant.apublish("track:r2", "y")
+        assert (await ws.receive_json())["offset"] == 2
+
+
+async def test_a_gap_the_hub_cannot_fill_reaches_topic_gap_in_order():
+    async with WebSocketClient(application, "/ws/track/r3/") as ws:
+        epoch = (await ws.receive_json())["joined"]["epoch"]
+        await courant.apublish("track:r3", "before")
+        assert (await ws.receive_json())["offset"] == 1
+        # As after an engine restart that lost the topic: a message of a new epoch.
+        hub = get_hub()
+        hub.fan_out(courant.Message("track:r3", 1, "new-epoch", courant.message.Kind.TEXT, "after"))
+        assert await ws.receive_json() == {"gap": {"epoch": "new-epoch", "offset": 0}}
+        assert await ws.receive_json() == {"epoch": "new-epoch", "offset": 1, "data": "after"}
+        assert epoch != "new-epoch"

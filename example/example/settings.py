@@ -34,8 +34,13 @@ MIDDLEWARE = [
 ROOT_URLCONF = "example.urls"
 ASGI_APPLICATION = "example.asgi.application"
 
-# The engine links processes; memory:// (one process) unless COURANT_ENGINE says otherwise.
-COURANT = {"ENGINE": os.environ.get("COURANT_ENGINE", "memory://")}
+# The engine links processes: memory:// (one process) unless COURANT_ENGINE says otherwise,
+# e.g. COURANT_ENGINE=redis://127.0.0.1:6379/0 (several Redis URLs, comma-separated, shard).
+COURANT = {
+    "ENGINE": os.environ.get("COURANT_ENGINE", "memory://").split(","),
+    "HISTORY": {"chat:*": {"size": 200, "ttl": 3600}},
+    "WORKERS": {"chat": "chat.workers.ChatWorker"},
+}
 
 TEMPLATES = [
     {
