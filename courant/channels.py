@@ -32,13 +32,15 @@ use the Redis engine to reach worker processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from . import _json
 from ._sync import executor_for_connection, run_sync
-from .exceptions import EncodeError, InvalidChannel
+from .exceptions import EncodeError, EngineError, InvalidChannel
 from .hub import get_hub
 from .topics import MAX_TOPIC_LENGTH
 
@@ -89,7 +91,9 @@ async def areceive(channel: str, timeout: float | None = None) -> dict[str, Any]
     payload = await get_hub().engine.receive(channel, timeout)
     if payload is None:
         return None
-    message: dict[str, Any] = _json.loads(payload)
+    message = _json.loads(payload)
+    if not isinstance(message, dict):
+        raise ValueError(f"channel {channel!r} held a message that is not a JSON object")
     return message
 
 
@@ -131,9 +135,30 @@ class Worker:
 
     async def run(self, stop: asyncio.Event, poll: float = 1.0) -> None:
         """Receive and handle messages until ``stop`` is set (the message being handled
-        is finished first)."""
+        is finished first). An engine outage is logged once and waited out."""
+        outage: float | None = None
+        backoff = 0.1
         while not stop.is_set():
-            message = await areceive(self.channel, timeout=poll)
+            try:
+                message = await areceive(self.channel, timeout=poll)
+            except EngineError as exc:
+                if outage is None:
+                    outage = time.monotonic()
+                    logger.warning("Channel %r cannot be received: %s; retrying", self.channel, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            except ValueError:
+                logger.error("Dropped a message on channel %r that is not JSON", self.channel)
+                continue
+            if outage is not None:
+                logger.warning(
+                    "Channel %r is received again after %.1fs",
+                    self.channel,
+                    time.monotonic() - outage,
+                )
+                outage, backoff = None, 0.1
             if message is None:
                 continue
             try:

@@ -110,7 +110,11 @@ def recover_from(kept: Iterable[Message], position: Position, since: Position | 
     if offset == position.offset:
         return Recovery(True, position)
     missed = tuple(message for message in kept if message.offset > offset)
-    if len(missed) != position.offset - offset:
+    if (
+        len(missed) != position.offset - offset
+        or missed[0].offset != offset + 1
+        or missed[-1].offset != position.offset
+    ):
         return Recovery(False, position)  # trimmed past ``since``: there would be a hole
     return Recovery(True, position, missed)
 

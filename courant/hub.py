@@ -14,8 +14,10 @@ assigned and messages fanned out in one place and in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +32,12 @@ if TYPE_CHECKING:
     from .message import Kind, Message, Payload
 
 logger = logging.getLogger("courant.hub")
+
+#: Messages of one topic held while its gap is filled from history; past it the oldest
+#: are dropped (and recovered from history in turn, or reported as a gap).
+MAX_HELD = 10_000
+#: Seconds a recovery (history read and flush) may take before it counts as failed.
+RECOVERY_TIMEOUT = 30.0
 
 
 class Subscriber(Protocol):
@@ -86,7 +94,7 @@ class _Topic:
         self.offset = 0
         # While the gap after the last message is being filled from history, messages
         # wait here, and ``released`` is the future that completes when they are out.
-        self.held: list[Message] | None = None
+        self.held: deque[Message] | None = None
         self.released: asyncio.Future[None] | None = None
 
     @property
@@ -216,13 +224,14 @@ class Hub:
         entry.joiners.append(joiner)
         abandoned = True
         try:
-            if since is None:
-                recovery = Recovery(False, await self.engine.position(topic))
-            else:
-                recovery = await self.engine.recover(topic, since)
-            await self.engine.flush(topic)
-            while entry.released is not None and not entry.released.done():
-                await asyncio.shield(entry.released)
+            async with asyncio.timeout(RECOVERY_TIMEOUT):
+                if since is None:
+                    recovery = Recovery(False, await self.engine.position(topic))
+                else:
+                    recovery = await self.engine.recover(topic, since)
+                await self.engine.flush(topic)
+                while entry.released is not None and not entry.released.done():
+                    await asyncio.shield(entry.released)
             abandoned = False
         except Exception as exc:
             raise EngineError(f"could not recover topic {topic!r}: {exc!r}") from exc
@@ -238,9 +247,16 @@ class Hub:
         else:
             for message in recovery.messages:
                 hand(message)
+        epoch = recovery.position.epoch
         for message in joiner.buffer:
             if is_after(message, recovery.position):
+                if message.epoch != epoch:
+                    # The topic started again while this join read its history.
+                    subscriber.gap(topic, Position(message.epoch, message.offset - 1))
+                    epoch = message.epoch
                 hand(message)
+        if entry.epoch is not None and entry.epoch != epoch:
+            subscriber.gap(topic, entry.position)
         return recovery
 
     def _abandon(self, topic: str, entry: _Topic) -> None:
@@ -249,13 +265,19 @@ class Hub:
             self._spawn(self.release((topic,)))
 
     async def _subscribe(self, topic: str, entry: _Topic) -> None:
-        entry.held = []
+        entry.held = deque(maxlen=MAX_HELD)
+        subscribed = False
         try:
             await self.engine.subscribe(topic)
-            position = await self.engine.position(topic)
-            await self.engine.flush(topic)
+            subscribed = True
+            async with asyncio.timeout(RECOVERY_TIMEOUT):
+                position = await self.engine.position(topic)
+                await self.engine.flush(topic)
         except Exception as exc:
             self._forget(topic, entry)
+            if subscribed:
+                with contextlib.suppress(Exception):
+                    await self.engine.unsubscribe(topic)
             raise EngineError(f"could not subscribe to topic {topic!r}: {exc!r}") from exc
         entry.epoch, entry.offset = position
         self._release_held(entry)
@@ -376,19 +398,22 @@ class Hub:
             if entry is not None and entry.held is None and entry.epoch is not None:
                 self._catch_up(topic, entry, [])
 
-    def _catch_up(self, topic: str, entry: _Topic, held: list[Message]) -> None:
-        entry.held = held
+    def _catch_up(self, topic: str, entry: _Topic, held: Iterable[Message]) -> None:
+        entry.held = deque(held, maxlen=MAX_HELD)
         entry.released = asyncio.get_running_loop().create_future()
         self._spawn(self._fill_gap(topic, entry))
 
     async def _fill_gap(self, topic: str, entry: _Topic) -> None:
         since = entry.position
+        recovery: Recovery | None = None
         try:
-            recovery: Recovery | None = await self.engine.recover(topic, since)
-            await self.engine.flush(topic)
+            async with asyncio.timeout(RECOVERY_TIMEOUT):
+                recovery = await self.engine.recover(topic, since)
+                await self.engine.flush(topic)
         except Exception as exc:
+            # Without the flush the recovery still holds; what it could not wait for is
+            # held, or comes later and is checked for a gap like any message.
             logger.debug("Recovering topic %r after %s failed: %r", topic, since, exc)
-            recovery = None
         if recovery is None:
             first = entry.held[0] if entry.held else None
             self._gap(topic, entry, Position(first.epoch, first.offset - 1) if first else since)
@@ -400,7 +425,7 @@ class Hub:
         self._release_held(entry)
 
     def _release_held(self, entry: _Topic) -> None:
-        held, entry.held = entry.held or [], None
+        held, entry.held = entry.held or (), None
         released, entry.released = entry.released, None
         for message in held:
             self._fan_out(message)

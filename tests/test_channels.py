@@ -1,6 +1,7 @@
 """Channels and workers: point-to-point messages that reach exactly one receiver."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import subprocess
@@ -140,3 +141,46 @@ async def test_a_worker_process_takes_work_sent_from_another_process(
             await asyncio.to_thread(courant.send, "chat", work)
             event = json.loads(await asyncio.wait_for(ws.recv(), 20))
             assert (event["author"], event["text"]) == ("bob", "from a job")
+
+
+async def test_a_worker_waits_out_an_engine_outage(monkeypatch, caplog):
+    from courant.hub import get_hub
+
+    engine = get_hub().engine
+    real_receive = engine.receive
+    failures = 3
+
+    async def flaky(channel, timeout=None):
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise courant.EngineError("Redis at redis://x:6379/0: connection refused")
+        return await real_receive(channel, timeout)
+
+    monkeypatch.setattr(engine, "receive", flaky)
+    worker = Recorder("flaky")
+    await courant.asend("flaky", {"type": "job.async", "n": 1, "last": True})
+    stop = asyncio.Event()
+    with caplog.at_level(logging.WARNING, logger="courant.channels"):
+        running = asyncio.ensure_future(worker.run(stop, poll=0.05))
+        await asyncio.wait_for(worker.done.wait(), 10)
+        stop.set()
+        await running
+    assert worker.seen == [("async", 1)]
+    assert caplog.text.count("cannot be received") == 1
+    assert "received again" in caplog.text
+
+
+async def test_cancelled_receives_leave_nothing_behind():
+    from courant.hub import get_hub
+
+    engine = get_hub().engine
+    for _ in range(100):
+        waiting = asyncio.ensure_future(courant.areceive("idle"))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+    assert "idle" not in engine._channels  # type: ignore[attr-defined]
+    await courant.asend("idle", {"type": "x"})
+    assert await courant.areceive("idle", timeout=1) == {"type": "x"}

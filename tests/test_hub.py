@@ -243,3 +243,27 @@ async def test_a_subscription_every_joiner_abandoned_is_undone():
         await asyncio.sleep(0.01)
     assert hub.stats()["topics"] == 0
     assert engine.calls == [("subscribe", "t"), ("unsubscribe", "t")]
+
+
+async def test_a_gap_the_engine_cannot_fill_is_reported_then_delivery_goes_on():
+    class Forgetful(MemoryEngine):
+        async def recover(self, topic, since):
+            raise ConnectionError("history unavailable")
+
+    hub = Hub(Forgetful("memory://"))
+    gaps = []
+
+    class Watcher(Recorder):
+        def gap(self, topic, position):
+            gaps.append((topic, position))
+
+    watcher = Watcher()
+    await hub.join("t", watcher)
+    first = await hub.publish("t", Kind.TEXT, "1")
+    # Offset 3 arrives without 2 (lost on the way): the hub holds it, tries the history,
+    # and since that fails, reports the gap before handing 3 over.
+    hub.fan_out(Message("t", 3, first.epoch, Kind.TEXT, "3"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert gaps == [("t", (first.epoch, 2))]
+    assert [m.offset for m in watcher.messages] == [1, 3]

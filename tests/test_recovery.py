@@ -273,3 +273,46 @@ async def test_a_redis_restart_is_survived_and_reported(tmp_path, caplog):
             assert sum("is back after" in w for w in warnings) == 1
         finally:
             await engine.close()
+
+
+async def test_history_with_a_hole_never_recovers(redis_prefix):
+    """A process that keeps no history (other HISTORY settings, as during a rolling deploy)
+    still takes an offset: recovering across it must say so, not skip it."""
+    url = with_prefix(REDIS_URL, redis_prefix)
+    keeping = create_engine([url], Settings(history=(("*", History(10, None)),)))
+    forgetting = create_engine([url], Settings(history=(("*", History(0, None)),)))
+    try:
+        first = await keeping.publish("holes", Kind.TEXT, "1")
+        await forgetting.publish("holes", Kind.TEXT, "2")
+        await keeping.publish("holes", Kind.TEXT, "3")
+        recovery = await keeping.recover("holes", Position(first.epoch, 1))
+        assert (recovery.recovered, recovery.messages) == (False, ())
+        # What is contiguous still recovers.
+        assert (await keeping.recover("holes", Position(first.epoch, 2))).recovered
+    finally:
+        await keeping.close()
+        await forgetting.close()
+
+
+async def test_a_link_that_keeps_dropping_backs_off_instead_of_spinning():
+    """A server that accepts and at once closes (a misbehaving proxy) is retried with a
+    growing delay, not in a tight loop."""
+    accepted = 0
+
+    async def slam(reader, writer):
+        nonlocal accepted
+        accepted += 1
+        writer.close()
+
+    server = await asyncio.start_server(slam, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = create_engine([f"redis://127.0.0.1:{port}/0"], Settings())
+    try:
+        with pytest.raises(EngineError):
+            await Hub(engine).join("t", Subscriber())
+        await asyncio.sleep(1.5)
+        # 50 ms doubling up to 5 s: about six attempts in 1.5 s, never hundreds.
+        assert 2 <= accepted <= 12
+    finally:
+        await engine.close()
+        server.close()

@@ -141,7 +141,13 @@ def create_engine(urls: Sequence[str], settings: Settings) -> Engine:
         raise ImproperlyConfigured(
             f"COURANT['ENGINE'] = {urls[0]!r} names no engine; known engines: {known}"
         ) from None
-    engine_class: type[Engine] = import_string(path)
+    try:
+        engine_class: type[Engine] = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"The {scheme}:// engine cannot be loaded ({exc}); for Redis, "
+            'install it with `pip install "courant[redis]"`.'
+        ) from exc
     return engine_class(urls, settings)
 
 

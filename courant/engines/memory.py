@@ -201,12 +201,14 @@ class MemoryEngine(Engine):
             remaining = None if deadline is None else deadline - loop.time()
             try:
                 await asyncio.wait_for(waiter, remaining)
-            except TimeoutError:
+            except BaseException as exc:  # timed out, or cancelled
                 with self._lock:
                     if (loop, waiter) in entry.waiters:
                         entry.waiters.remove((loop, waiter))
                     if entry.items:
-                        entry.wake_one()  # a send woke this waiter as it timed out: pass it on
+                        entry.wake_one()  # a send woke this waiter as it gave up: pass it on
                     elif not entry.waiters and self._channels.get(channel) is entry:
                         del self._channels[channel]
-                return None
+                if isinstance(exc, TimeoutError):
+                    return None
+                raise

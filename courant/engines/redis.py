@@ -93,6 +93,7 @@ if not epoch then
   epoch = string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
   redis.call('EXPIRE', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[2])  -- history of an earlier life, if it outlived the state
 end
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local function trim(ttl)
@@ -143,7 +144,16 @@ end
 trim(tonumber(ARGV[4]))
 local missed = offset - since
 local entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', missed)
-if #entries < missed then
+-- Complete only if the entries run exactly from since + 1 to offset: a publish that kept
+-- no history (another process with other HISTORY settings) must not leave a hole.
+local function offset_of(entry)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'o' then return tonumber(fields[i + 1]) end
+  end
+end
+if #entries < missed or offset_of(entries[1]) ~= offset
+    or offset_of(entries[#entries]) ~= since + 1 then
   return {epoch, offset, 0}
 end
 return {epoch, offset, 1, entries}
@@ -288,11 +298,18 @@ class _LinkProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(None)
+        self.link.connection_lost(self)
 
 
 class _Link:
     """The process's pub/sub connection to one server: subscribes the topics the hub
-    needs, delivers their messages, and comes back by itself when it is lost."""
+    needs, delivers their messages, and comes back by itself when it is lost.
+
+    Every command sent on the link that the server answers (one answer per channel of a
+    SUBSCRIBE, one per PING, AUTH or CLIENT) queues a future in ``_waiting``, in the order
+    sent; the server answers in that order, between the messages it pushes, so each
+    answer (or error) resolves the oldest future.
+    """
 
     def __init__(self, engine: RedisEngine, server: _Server) -> None:
         self.engine = engine
@@ -302,8 +319,9 @@ class _Link:
         self.topics: set[str] = set()
         self._channel_prefix = f"{server.address.prefix}t:".encode()
         self._protocol: _LinkProtocol | None = None
-        self._confirmations: dict[bytes, deque[asyncio.Future[None]]] = {}
-        self._answers: deque[asyncio.Future[Any]] = deque()
+        # The connection being opened or in use (answers are awaited on it).
+        self._current: _LinkProtocol | None = None
+        self._waiting: deque[asyncio.Future[Any]] = deque()
         self._attempt: asyncio.Future[None] = self.loop.create_future()
         self._outage: tuple[float, str] | None = None  # since when, and why
         self._closed = False
@@ -324,45 +342,50 @@ class _Link:
         assert self._protocol is not None
         return self._protocol
 
-    def _write(self, protocol: _LinkProtocol, *args: str | bytes) -> None:
+    def _send(
+        self, protocol: _LinkProtocol, *args: str | bytes, answers: int = 1
+    ) -> list[asyncio.Future[Any]]:
+        """Write one command; return the futures of its ``answers``."""
+        futures = [self.loop.create_future() for _ in range(answers)]
+        self._waiting.extend(futures)
         assert protocol.transport is not None
         protocol.transport.write(hiredis.pack_command(args))  # type: ignore[arg-type]
+        return futures
 
     def channel(self, topic: str) -> bytes:
         return self._channel_prefix + topic.encode()
 
     async def subscribe(self, topic: str) -> None:
         self.topics.add(topic)
+        protocol = None
         try:
             protocol = await self._protocol_up()
-            confirmed = self.loop.create_future()
-            channel = self.channel(topic)
-            self._confirmations.setdefault(channel, deque()).append(confirmed)
-            self._write(protocol, "SUBSCRIBE", channel)
+            (confirmed,) = self._send(protocol, "SUBSCRIBE", self.channel(topic))
             async with asyncio.timeout(ANSWER_TIMEOUT):
                 await confirmed
         except BaseException:
-            self.topics.discard(topic)
+            self.unsubscribe(topic)  # it may still take effect on the server: undo it
             raise
 
     def unsubscribe(self, topic: str) -> None:
         self.topics.discard(topic)
-        if self._protocol is not None:
-            self._write(self._protocol, "UNSUBSCRIBE", self.channel(topic))
+        protocol = self._protocol
+        if protocol is not None and protocol.transport is not None:
+            # Answered with an "unsubscribe" push, which handle() skips: nothing waits.
+            command = ("UNSUBSCRIBE", self.channel(topic))
+            protocol.transport.write(hiredis.pack_command(command))  # type: ignore[arg-type]
 
     async def ping(self) -> None:
         """Return once everything the server sent this link before now has been handled."""
         protocol = await self._protocol_up()
-        answer: asyncio.Future[Any] = self.loop.create_future()
-        self._answers.append(answer)
-        self._write(protocol, "PING")
+        (answer,) = self._send(protocol, "PING")
         async with asyncio.timeout(ANSWER_TIMEOUT):
             await answer
 
     # -- what the server sends ----------------------------------------------------------
 
     def handle(self, reply: Any) -> None:
-        if isinstance(reply, list):
+        if isinstance(reply, list) and reply:
             kind = reply[0]
             if kind == b"message":
                 channel = reply[1]
@@ -376,32 +399,25 @@ class _Link:
                         return
                     listener.fan_out(message)
                 return
-            if kind == b"subscribe":
-                waiting = self._confirmations.get(reply[1])
-                if waiting:
-                    confirmed = waiting.popleft()
-                    if not waiting:
-                        del self._confirmations[reply[1]]
-                    if not confirmed.done():
-                        confirmed.set_result(None)
+            if kind == b"unsubscribe":
                 return
-            if kind in (b"unsubscribe",):
-                return
-        # PONG (as an array once subscribed), OK, or an error: answers, in order.
-        if self._answers:
-            answer = self._answers.popleft()
-            if answer.done():
-                return
+        # A SUBSCRIBE confirmation, a PONG, an OK, or an error: the oldest command's answer.
+        if not self._waiting:
             if isinstance(reply, Exception):
-                answer.set_exception(reply)
-            else:
-                answer.set_result(reply)
-        elif isinstance(reply, Exception):
-            logger.error("Redis at %s answered: %s", self.server.address.display, reply)
+                logger.error("Redis at %s answered: %s", self.server.address.display, reply)
+            return
+        future = self._waiting.popleft()
+        if future.done():
+            return
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
 
     # -- the connection's life ----------------------------------------------------------
 
     async def _open(self) -> _LinkProtocol:
+        """Connect, authenticate, name the connection and subscribe every topic."""
         options = _connect_options(self.server.address)
         timeout = options.get("socket_connect_timeout") or 2.0
         async with asyncio.timeout(timeout):
@@ -422,25 +438,28 @@ class _Link:
                     options.get("port", 6379),
                     ssl=context,
                 )
-        commands: list[tuple[str, ...]] = []
+        self._current = protocol
+        answers: list[asyncio.Future[Any]] = []
         password = options.get("password")
         if password:
             username = options.get("username")
-            commands.append(("AUTH", username, password) if username else ("AUTH", password))
+            credentials = (username, password) if username else (password,)
+            answers += self._send(protocol, "AUTH", *credentials)
         # Named, so that an operator (or a test) can tell it in CLIENT LIST.
-        commands.append(("CLIENT", "SETNAME", self.server.link_name))
-        answers = []
-        for command in commands:
-            answers.append(self.loop.create_future())
-            self._answers.append(answers[-1])
-            self._write(protocol, *command)
+        answers += self._send(protocol, "CLIENT", "SETNAME", self.server.link_name)
+        topics = sorted(self.topics)
+        for start in range(0, len(topics), 500):
+            chunk = [self.channel(topic) for topic in topics[start : start + 500]]
+            answers += self._send(protocol, "SUBSCRIBE", *chunk, answers=len(chunk))
         try:
-            async with asyncio.timeout(timeout):
+            # Subscribed again before anyone reads history to fill the gap: a message
+            # published from now on is delivered.
+            async with asyncio.timeout(max(timeout, ANSWER_TIMEOUT)):
                 await asyncio.gather(*answers)
         except BaseException:
-            self._answers.clear()
             if protocol.transport is not None:
                 protocol.transport.abort()
+            self.fail_waiting()
             raise
         return protocol
 
@@ -454,11 +473,7 @@ class _Link:
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
-            backoff = BACKOFF_MIN
-            topics = sorted(self.topics)
-            for start in range(0, len(topics), 500):
-                chunk = [self.channel(topic) for topic in topics[start : start + 500]]
-                self._write(protocol, "SUBSCRIBE", *chunk)
+            up_since = time.monotonic()
             self._protocol = protocol
             attempt, self._attempt = self._attempt, self.loop.create_future()
             if not attempt.done():
@@ -469,11 +484,11 @@ class _Link:
                 logger.warning(
                     "Redis at %s is back after %.1fs; %d topic(s) subscribed again",
                     self.server.address.display,
-                    time.monotonic() - since,
-                    len(topics),
+                    up_since - since,
+                    len(self.topics),
                 )
-                if self.engine._listener is not None and topics:
-                    self.engine._listener.link_restored(topics)
+                if self.engine._listener is not None and self.topics:
+                    self.engine._listener.link_restored(sorted(self.topics))
             try:
                 await self._watch(protocol)
             except (OSError, TimeoutError, EngineError) as exc:
@@ -482,7 +497,14 @@ class _Link:
                 self._protocol = None
                 if protocol.transport is not None:
                     protocol.transport.abort()
-                self._fail_waiting()
+                self.fail_waiting()
+            # A link that keeps dropping right after it comes back (a proxy, an output
+            # buffer limit) must not reconnect in a tight loop: the backoff is only
+            # forgotten once the link has stayed up for a while.
+            if time.monotonic() - up_since > HEALTH_INTERVAL:
+                backoff = BACKOFF_MIN
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def _watch(self, protocol: _LinkProtocol) -> None:
         """Return (by raising) when the link is lost, or silent for too long: after
@@ -493,9 +515,7 @@ class _Link:
             if pinged_at is not None and protocol.last_data >= pinged_at:
                 pinged_at = None  # it answered
             if pinged_at is None and now - protocol.last_data >= HEALTH_INTERVAL:
-                # Its answer is claimed in order, like a flush's.
-                self._answers.append(self.loop.create_future())
-                self._write(protocol, "PING")
+                self._send(protocol, "PING")  # its answer is claimed in order, unawaited
                 pinged_at = now
             if pinged_at is not None and now - pinged_at >= HEALTH_INTERVAL:
                 raise TimeoutError(f"no answer from Redis for {now - protocol.last_data:.0f}s")
@@ -517,22 +537,22 @@ class _Link:
             )
         attempt, self._attempt = self._attempt, self.loop.create_future()
         if not attempt.done():
-            attempt.set_exception(
-                EngineError(f"cannot reach Redis at {self.server.address.display}: {reason}")
-            )
+            display = self.server.address.display
+            attempt.set_exception(EngineError(f"cannot reach Redis at {display}: {reason}"))
             attempt.exception()  # retrieved: nobody may be waiting
 
-    def _fail_waiting(self) -> None:
+    def connection_lost(self, protocol: _LinkProtocol) -> None:
+        if protocol is self._current:
+            self.fail_waiting()
+
+    def fail_waiting(self) -> None:
+        """The connection is gone: nothing waiting on it will be answered."""
         error = EngineError(f"lost the link to Redis at {self.server.address.display}")
-        for waiting in self._confirmations.values():
-            for future in waiting:
-                if not future.done():
-                    future.set_exception(error)
-        self._confirmations.clear()
-        while self._answers:
-            future = self._answers.popleft()
+        while self._waiting:
+            future = self._waiting.popleft()
             if not future.done():
                 future.set_exception(error)
+                future.exception()  # retrieved, for futures nobody awaits (health PINGs)
 
     async def close(self) -> None:
         self._closed = True
@@ -566,6 +586,8 @@ class _Server:
         return {
             "socket_connect_timeout": 2.0,
             "retry": AsyncRetry(NoBackoff(), 0),
+            # A command gets its answer within this, or fails (BLPOP waits less).
+            "socket_timeout": ANSWER_TIMEOUT,
             # A connection idle this long is checked with a PING before it is used.
             "health_check_interval": 10,
         }
@@ -761,7 +783,12 @@ class RedisEngine(Engine):
                 continue
             entry = popped[1]
             assert isinstance(entry, bytes)
-            if int(entry[:15]) > time.time() * 1000:
+            # Expiry is the server's clock (as the send script set it), not this host's.
+            try:
+                seconds, micros = await server.client().time()
+            except (redis.exceptions.RedisError, OSError) as exc:
+                raise self._error(server, exc) from exc
+            if int(entry[:15]) > seconds * 1000 + micros // 1000:
                 return entry[15:]
             # Expired while nobody received it: take the next one.
 
