@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,18 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy courant tests example
+	$(BIN)/mypy bench
 
 # pytest exits 5 when it collects no tests: that is a failure here, never a pass.
 pytest: $(STAMP)
 	$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
+
+# Courant against a bare ASGI app and Django Channels, side by side (about 5 minutes;
+# needs Redis at 127.0.0.1:6379). Peers are installed into bench/.venv-peers.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --scenario crossproc --json bench/results/latest.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -40,6 +40,16 @@ class Recorder(courant.Worker):
         raise RuntimeError("this job is broken")
 
 
+async def run_until_done(worker, caplog):
+    """Run ``worker`` until it has handled a message marked ``last``, logging warnings."""
+    stop = asyncio.Event()
+    with caplog.at_level(logging.WARNING, logger="courant.channels"):
+        running = asyncio.ensure_future(worker.run(stop, poll=0.05))
+        await asyncio.wait_for(worker.done.wait(), 10)
+        stop.set()
+        await running
+
+
 @pytest.mark.parametrize(
     ("channel", "message", "error"),
     [
@@ -68,12 +78,7 @@ async def test_a_worker_calls_the_method_named_by_the_type_and_survives_errors(c
         {"type": "job.async", "n": 3, "last": True},
     ):
         await courant.asend("jobs", message)
-    stop = asyncio.Event()
-    with caplog.at_level(logging.WARNING, logger="courant.channels"):
-        running = asyncio.ensure_future(worker.run(stop, poll=0.05))
-        await asyncio.wait_for(worker.done.wait(), 5)
-        stop.set()
-        await running
+    await run_until_done(worker, caplog)
     assert worker.seen[0] == ("async", 1)
     assert worker.seen[1][:2] == ("sync", 2)
     assert worker.seen[1][2].startswith("courant-sync")
@@ -160,12 +165,7 @@ async def test_a_worker_waits_out_an_engine_outage(monkeypatch, caplog):
     monkeypatch.setattr(engine, "receive", flaky)
     worker = Recorder("flaky")
     await courant.asend("flaky", {"type": "job.async", "n": 1, "last": True})
-    stop = asyncio.Event()
-    with caplog.at_level(logging.WARNING, logger="courant.channels"):
-        running = asyncio.ensure_future(worker.run(stop, poll=0.05))
-        await asyncio.wait_for(worker.done.wait(), 10)
-        stop.set()
-        await running
+    await run_until_done(worker, caplog)
     assert worker.seen == [("async", 1)]
     assert caplog.text.count("cannot be received") == 1
     assert "received again" in caplog.text

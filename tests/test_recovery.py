@@ -170,56 +170,50 @@ def redis_prefix():
     delete_keys(REDIS_URL, prefix)
 
 
-async def test_messages_published_while_the_link_was_down_are_recovered_in_order(
-    redis_prefix, caplog
-):
+@pytest.fixture
+async def linked(redis_prefix):
+    """A subscribing process (its engine and hub, a subscriber) and a publishing one."""
     url = with_prefix(REDIS_URL, redis_prefix)
     engine, publisher = create_engine([url], Settings()), create_engine([url], Settings())
-    hub = Hub(engine)
-    subscriber = Subscriber()
-    try:
-        await hub.join("live", subscriber)
-        for index in range(3):
-            await publisher.publish("live", Kind.TEXT, f"before {index}")
-        await subscriber.wait_for(lambda: len(subscriber.messages) == 3)
-        with caplog.at_level(logging.WARNING, logger="courant.engines.redis"):
-            _kill_link(REDIS_URL, engine)
-            for index in range(5):  # the link is down or coming back: these are in history
-                await publisher.publish("live", Kind.TEXT, f"during {index}")
-            await subscriber.wait_for(lambda: len(subscriber.messages) == 8)
-            await publisher.publish("live", Kind.TEXT, "after")
-            await subscriber.wait_for(lambda: len(subscriber.messages) == 9)
-        assert subscriber.offsets == list(range(1, 10))
-        assert subscriber.gaps == []
-        lost = [r for r in caplog.records if "Lost the pub/sub link" in r.getMessage()]
-        assert len(lost) == 1
-    finally:
-        await engine.close()
-        await publisher.close()
+    yield engine, publisher, Hub(engine), Subscriber()
+    await engine.close()
+    await publisher.close()
 
 
-async def test_a_link_that_comes_back_without_the_history_reports_a_gap(redis_prefix):
-    url = with_prefix(REDIS_URL, redis_prefix)
-    engine, publisher = create_engine([url], Settings()), create_engine([url], Settings())
-    hub = Hub(engine)
-    subscriber = Subscriber()
-    try:
-        await hub.join("wiped", subscriber)
-        old = await publisher.publish("wiped", Kind.TEXT, "old")
-        await subscriber.wait_for(lambda: subscriber.messages)
+async def test_messages_published_while_the_link_was_down_are_recovered_in_order(linked, caplog):
+    engine, publisher, hub, subscriber = linked
+    await hub.join("live", subscriber)
+    for index in range(3):
+        await publisher.publish("live", Kind.TEXT, f"before {index}")
+    await subscriber.wait_for(lambda: len(subscriber.messages) == 3)
+    with caplog.at_level(logging.WARNING, logger="courant.engines.redis"):
         _kill_link(REDIS_URL, engine)
-        delete_keys(REDIS_URL, redis_prefix)  # as a restart without persistence would
-        await subscriber.wait_for(lambda: subscriber.gaps)
-        topic, position = subscriber.gaps[0]
-        assert topic == "wiped"
-        assert position.epoch != old.epoch
-        new = await publisher.publish("wiped", Kind.TEXT, "new")
-        await subscriber.wait_for(lambda: len(subscriber.messages) == 2)
-        assert subscriber.messages[-1].payload == "new"
-        assert (new.epoch, new.offset) == (position.epoch, position.offset + 1)
-    finally:
-        await engine.close()
-        await publisher.close()
+        for index in range(5):  # the link is down or coming back: these are in history
+            await publisher.publish("live", Kind.TEXT, f"during {index}")
+        await subscriber.wait_for(lambda: len(subscriber.messages) == 8)
+        await publisher.publish("live", Kind.TEXT, "after")
+        await subscriber.wait_for(lambda: len(subscriber.messages) == 9)
+    assert subscriber.offsets == list(range(1, 10))
+    assert subscriber.gaps == []
+    lost = [r for r in caplog.records if "Lost the pub/sub link" in r.getMessage()]
+    assert len(lost) == 1
+
+
+async def test_a_link_that_comes_back_without_the_history_reports_a_gap(linked, redis_prefix):
+    engine, publisher, hub, subscriber = linked
+    await hub.join("wiped", subscriber)
+    old = await publisher.publish("wiped", Kind.TEXT, "old")
+    await subscriber.wait_for(lambda: subscriber.messages)
+    _kill_link(REDIS_URL, engine)
+    delete_keys(REDIS_URL, redis_prefix)  # as a restart without persistence would
+    await subscriber.wait_for(lambda: subscriber.gaps)
+    topic, position = subscriber.gaps[0]
+    assert topic == "wiped"
+    assert position.epoch != old.epoch
+    new = await publisher.publish("wiped", Kind.TEXT, "new")
+    await subscriber.wait_for(lambda: len(subscriber.messages) == 2)
+    assert subscriber.messages[-1].payload == "new"
+    assert (new.epoch, new.offset) == (position.epoch, position.offset + 1)
 
 
 async def test_an_unreachable_redis_fails_the_first_operation_quickly():

@@ -1,0 +1,1 @@
+"""A minimal Django Channels project that serves the benchmark contract."""
