@@ -42,24 +42,18 @@ from . import _json
 from ._sync import executor_for_connection, run_sync
 from .exceptions import EncodeError, EngineError, InvalidChannel
 from .hub import get_hub
-from .topics import MAX_TOPIC_LENGTH
+from .topics import name_problem
 
 logger = logging.getLogger("courant.channels")
 
 
 def validate_channel(channel: object) -> str:
-    """Return ``channel`` if it is a usable channel name, else raise :class:`InvalidChannel`."""
-    if (
-        not isinstance(channel, str)
-        or not channel
-        or len(channel) > MAX_TOPIC_LENGTH
-        or not channel.isprintable()
-        or any(ch.isspace() for ch in channel)
-    ):
-        raise InvalidChannel(
-            f"a channel name is 1 to {MAX_TOPIC_LENGTH} printable characters without "
-            f"whitespace, not {channel!r}"
-        )
+    """Return ``channel`` if it is a usable channel name (the rules of topic names), else
+    raise :class:`InvalidChannel`."""
+    problem = name_problem(channel, "channel")
+    if problem is not None:
+        raise InvalidChannel(problem)
+    assert isinstance(channel, str)
     return channel
 
 

@@ -13,16 +13,24 @@ from .exceptions import InvalidTopic
 MAX_TOPIC_LENGTH = 256
 
 
+def name_problem(name: object, what: str) -> str | None:
+    """What makes ``name`` unusable as a ``what`` name (topic or channel: the same rules),
+    or None if it is fine."""
+    if not isinstance(name, str):
+        return f"a {what} name must be a str, not {type(name).__name__}"
+    if not name:
+        return f"a {what} name cannot be empty"
+    if len(name) > MAX_TOPIC_LENGTH:
+        return f"a {what} name is at most {MAX_TOPIC_LENGTH} characters"
+    if not name.isprintable() or any(ch.isspace() for ch in name):
+        return f"a {what} name cannot contain whitespace or control characters: {name!r}"
+    return None
+
+
 def validate_topic(topic: object) -> str:
     """Return ``topic`` if it is a usable topic name, else raise :class:`InvalidTopic`."""
-    if not isinstance(topic, str):
-        raise InvalidTopic(f"a topic name must be a str, not {type(topic).__name__}")
-    if not topic:
-        raise InvalidTopic("a topic name cannot be empty")
-    if len(topic) > MAX_TOPIC_LENGTH:
-        raise InvalidTopic(f"a topic name is at most {MAX_TOPIC_LENGTH} characters")
-    if not topic.isprintable() or any(ch.isspace() for ch in topic):
-        raise InvalidTopic(
-            f"a topic name cannot contain whitespace or control characters: {topic!r}"
-        )
+    problem = name_problem(topic, "topic")
+    if problem is not None:
+        raise InvalidTopic(problem)
+    assert isinstance(topic, str)
     return topic

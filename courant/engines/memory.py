@@ -106,9 +106,13 @@ class MemoryEngine(Engine):
         state = self._subscribed.get(topic)
         if state is not None:
             return state
-        state = self._idle.pop(topic, None) or _TopicState(self.history.for_topic(topic))
+        state = self._unpark(topic)
         self._park(topic, state)
         return state
+
+    def _unpark(self, topic: str) -> _TopicState:
+        """Take an unsubscribed topic's state out of the idle table, or start a new one."""
+        return self._idle.pop(topic, None) or _TopicState(self.history.for_topic(topic))
 
     def _park(self, topic: str, state: _TopicState) -> None:
         """Keep an unsubscribed topic's state, as the most recently used."""
@@ -143,8 +147,7 @@ class MemoryEngine(Engine):
     async def subscribe(self, topic: str) -> None:
         with self._lock:
             if topic not in self._subscribed:
-                idle = self._idle.pop(topic, None)
-                self._subscribed[topic] = idle or _TopicState(self.history.for_topic(topic))
+                self._subscribed[topic] = self._unpark(topic)
 
     async def unsubscribe(self, topic: str) -> None:
         with self._lock:

@@ -55,7 +55,7 @@ from redis.connection import parse_url
 from redis.retry import Retry
 
 from ..exceptions import ChannelFull, EngineError
-from ..history import Position, Recovery
+from ..history import History, Position, Recovery
 from ..message import Kind, Message, Payload
 from . import Engine
 from .sharding import HashRing
@@ -73,6 +73,8 @@ HEALTH_INTERVAL = 15.0
 #: Reconnection backoff bounds, in seconds.
 BACKOFF_MIN = 0.05
 BACKOFF_MAX = 5.0
+#: Seconds to wait for a connection to Redis, unless the URL sets socket_connect_timeout.
+CONNECT_TIMEOUT = 2.0
 #: Seconds to wait for a SUBSCRIBE or PING answer on a live link.
 ANSWER_TIMEOUT = 10.0
 #: A receive without a timeout waits in slices this long (seconds), so a stopping worker
@@ -232,6 +234,11 @@ def recovery_from_reply(topic: str, reply: Sequence[Any]) -> Recovery:
     return Recovery(True, position, messages)
 
 
+def _ttl_ms(history: History) -> int:
+    """A history's TTL as the scripts take it: milliseconds, 0 for none."""
+    return 0 if history.ttl is None else max(1, int(history.ttl * 1000))
+
+
 # -- one Redis server ---------------------------------------------------------------------
 
 
@@ -267,7 +274,7 @@ class ServerAddress:
 
 
 def _connect_options(address: ServerAddress) -> dict[str, Any]:
-    options: dict[str, Any] = {"socket_connect_timeout": 2.0}
+    options: dict[str, Any] = {"socket_connect_timeout": CONNECT_TIMEOUT}
     options.update(parse_url(address.client_url))  # type: ignore[no-untyped-call]
     return options
 
@@ -317,7 +324,7 @@ class _Link:
         self.loop = asyncio.get_running_loop()
         #: Topics this process needs from this server (subscribed again on reconnect).
         self.topics: set[str] = set()
-        self._channel_prefix = f"{server.address.prefix}t:".encode()
+        self._channel_prefix = server.channel_prefix.encode()
         self._protocol: _LinkProtocol | None = None
         # The connection being opened or in use (answers are awaited on it).
         self._current: _LinkProtocol | None = None
@@ -419,7 +426,7 @@ class _Link:
     async def _open(self) -> _LinkProtocol:
         """Connect, authenticate, name the connection and subscribe every topic."""
         options = _connect_options(self.server.address)
-        timeout = options.get("socket_connect_timeout") or 2.0
+        timeout = options.get("socket_connect_timeout") or CONNECT_TIMEOUT
         async with asyncio.timeout(timeout):
             if "path" in options:
                 _, protocol = await self.loop.create_unix_connection(
@@ -584,7 +591,7 @@ class _Server:
         # No retries: a command that may have run must not run twice (a publish would be
         # duplicated). A stale pooled connection is replaced by the pool's own check.
         return {
-            "socket_connect_timeout": 2.0,
+            "socket_connect_timeout": CONNECT_TIMEOUT,
             "retry": AsyncRetry(NoBackoff(), 0),
             # A command gets its answer within this, or fails (BLPOP waits less).
             "socket_timeout": ANSWER_TIMEOUT,
@@ -694,14 +701,13 @@ class RedisEngine(Engine):
 
     def _publish_args(self, server: _Server, topic: str, kind: Kind, payload: Payload) -> list[Any]:
         history = self.history.for_topic(topic)
-        ttl_ms = 0 if history.ttl is None else max(1, int(history.ttl * 1000))
         return [
             TOPIC_STATE_TTL,
             server.channel_prefix + topic,
             _KIND_CODES[kind],
             payload,
             history.size,
-            ttl_ms,
+            _ttl_ms(history),
         ]
 
     async def publish(self, topic: str, kind: Kind, payload: Payload) -> Message:
@@ -732,9 +738,7 @@ class RedisEngine(Engine):
 
     async def recover(self, topic: str, since: Position) -> Recovery:
         server, keys = self._topic_call(topic)
-        history = self.history.for_topic(topic)
-        ttl_ms = 0 if history.ttl is None else max(1, int(history.ttl * 1000))
-        args = [TOPIC_STATE_TTL, since.epoch, since.offset, ttl_ms]
+        args = [TOPIC_STATE_TTL, since.epoch, since.offset, _ttl_ms(self.history.for_topic(topic))]
         reply = await self._script(server, "recover", keys, args, retry=True)
         return recovery_from_reply(topic, reply)
 
