@@ -1,14 +1,16 @@
 """Connections: one client on one transport, as consumers and the hub see it.
 
-A connection owns a bounded send queue and the task that drains it into the transport.
-Everything that reaches the client (the handshake answer, the consumer's own frames,
-topic messages fanned out by the hub, the close) goes through that queue, in order.
-Queuing never blocks. A client that does not read makes the server's ``send`` wait (its
-socket buffers are full); if more than ``SEND_QUEUE_LIMIT`` frames are waiting *while the
-transport is blocked that way*, the client is closed with
+A connection owns a bounded send queue. Everything that reaches the client (the
+handshake answer, the consumer's own frames, topic messages fanned out by the hub, the
+close) goes out in order. A frame with nothing ahead of it is sent at once, by whoever
+produced it (for a fan-out, the hub's loop over subscribers), with no task switch per
+client. Only when the transport makes a send wait (the client's socket buffers are full)
+does a writer task take over, and frames queue behind it until it catches up. Queuing
+never blocks: if more than ``SEND_QUEUE_LIMIT`` frames are waiting *while the transport
+is blocked that way*, the client is closed with
 :attr:`~courant.closecodes.CloseCode.SEND_QUEUE_FULL`, its queue dropped, while every
 other client carries on. A burst queued while the writer simply has not had its turn yet
-(a loop of sends in ``connect()``) is not a slow client, and does not count.
+does not count.
 
 The connection knows nothing of the consumer; a transport driver (see
 :mod:`courant.transports`) creates it, feeds the consumer, and ends it. Transport
@@ -25,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar
 
+from . import _eager
 from ._sync import call_on_loop
 from .closecodes import CloseCode
 from .exceptions import InvalidState
@@ -54,6 +57,11 @@ class State(enum.Enum):
     CLOSING = "closing"
     #: The transport is gone.
     CLOSED = "closed"
+
+
+# On Python 3.11 every ``State.X`` lookup goes through a descriptor (about as costly as a
+# function call): the per-frame paths compare with these instead.
+CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
 
 
 def check_close_code(code: int) -> int:
@@ -100,10 +108,12 @@ class Connection(abc.ABC):
         self.close_code: int | None = None
         self._send = send
         self._loop = asyncio.get_running_loop()
-        self._queue: deque[ASGIEvent] = deque()
+        # Frames that wait for the writer. Made on first use: most connections never
+        # queue anything once open (see _push), and idle connections are many.
+        self._queue: deque[ASGIEvent] | None = None
         self._limit = settings.send_queue_limit
         self._close_timeout = settings.close_timeout
-        self._waiter: asyncio.Future[None] | None = None
+        # The task that sends queued frames; it exists only while there are some.
         self._writer: asyncio.Task[None] | None = None
         # True while the writer is suspended inside the transport's send: the client is
         # not taking frames as fast as they come.
@@ -158,8 +168,12 @@ class Connection(abc.ABC):
         if self.state is not State.CONNECTING:
             return  # closed meanwhile (its queue overflowed, or the client left)
         self.state = State.OPEN
-        self._queue.appendleft(self._accept_event(subprotocol, headers))
-        self._start_writer()
+        event = self._accept_event(subprotocol, headers)
+        if self._queue:
+            self._queue.appendleft(event)
+            self._start_writer(None)
+        else:
+            self._push(event)  # usually: nothing arrived during connect()
 
     def send_text(self, text: str) -> None:
         """Queue one text frame."""
@@ -195,14 +209,14 @@ class Connection(abc.ABC):
     def _close(self, code: int, reason: str, flush: bool) -> None:
         if self.state in (State.CLOSING, State.CLOSED):
             return
+        queue = self._waiting()
         if not flush or self.state is State.CONNECTING:
-            self._queue.clear()
+            queue.clear()
         self.state = State.CLOSING
         self.close_code = code
         self._final = self._close_event(code, reason)
-        self._queue.append(self._final)
-        self._start_writer()
-        self._wake()
+        queue.append(self._final)
+        self._start_writer(None)
         # A client that does not read may never take the close frame either: past the
         # timeout the driver ends the conversation without it.
         self._close_timer = self._loop.call_later(self._close_timeout, self._abort_if_not_closed)
@@ -257,14 +271,25 @@ class Connection(abc.ABC):
     # -- the send queue ----------------------------------------------------------------
 
     def _push(self, event: ASGIEvent) -> None:
-        if self.state is State.CLOSING or self.state is State.CLOSED:
+        state = self.state
+        if state is CLOSING or state is CLOSED:
             return
-        queue = self._queue
+        if self._writer is None and state is OPEN:
+            # Nothing is queued (the writer would be running), so nothing is ahead of
+            # this frame: send it here, without a task step per client per fan-out.
+            # Only a send that has to wait for the client gets a writer task.
+            try:
+                suspended = _eager.step(self._send(event))
+            except Exception as exc:
+                self._send_failed(exc)
+                return
+            if suspended is not None:
+                self._start_writer(suspended)
+            return
+        queue = self._waiting()
         queue.append(event)
-        if len(queue) > self._limit and (self._blocked or self.state is State.CONNECTING):
+        if len(queue) > self._limit and (self._blocked or state is CONNECTING):
             self.overflow()
-            return
-        self._wake()
 
     def overflow(self) -> None:
         """Close the connection because the client does not keep up: what is queued for
@@ -278,39 +303,47 @@ class Connection(abc.ABC):
         )
         self._close(CloseCode.SEND_QUEUE_FULL, "send queue full", False)
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set_result(None)
+    def _send_failed(self, exc: Exception) -> None:
+        # The transport is gone (uvicorn raises ClientDisconnected, an OSError); the
+        # driver learns it from the disconnect event. Stop queuing for it meanwhile.
+        logger.debug("%s send failed: %r", self.transport, exc)
+        if self.state is not State.CLOSED:
+            self.state = State.CLOSING
+        if self._queue is not None:
+            self._queue.clear()
 
-    def _start_writer(self) -> None:
-        if self._writer is None:
-            self._writer = self._loop.create_task(self._write())
-
-    async def _write(self) -> None:
+    def _waiting(self) -> deque[ASGIEvent]:
         queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        return queue
+
+    def _start_writer(self, suspended: _eager.Suspended | None) -> None:
+        if self._writer is None:
+            self._writer = self._loop.create_task(self._write(suspended))
+
+    async def _write(self, suspended: _eager.Suspended | None) -> None:
+        """Finish ``suspended`` (a send begun in ``_push``), then send what is queued,
+        then end: the next frame is sent by ``_push`` again."""
+        queue = self._waiting()
         send = self._send
+        self._blocked = True
         try:
-            while True:
-                while queue:
-                    event = queue.popleft()
-                    self._blocked = True
-                    await send(event)
-                    self._blocked = False
-                    if event is self._final:
-                        return
-                self._waiter = self._loop.create_future()
-                await self._waiter
+            if suspended is not None:
+                await _eager.resume(suspended)
+            while queue:
+                event = queue.popleft()
+                await send(event)
+                if event is self._final:
+                    return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # The transport is gone (uvicorn raises ClientDisconnected, an OSError); the
-            # driver learns it from the disconnect event. Stop queuing for it meanwhile.
-            logger.debug("%s send failed: %r", self.transport, exc)
-            if self.state is not State.CLOSED:
-                self.state = State.CLOSING
-            queue.clear()
+            self._send_failed(exc)
+        finally:
+            self._blocked = False
+            if self._writer is asyncio.current_task():
+                self._writer = None
 
     # -- the end -----------------------------------------------------------------------
 
@@ -332,7 +365,8 @@ class Connection(abc.ABC):
             self._writer = None
         if self._close_timer is not None:
             self._close_timer.cancel()
-        self._queue.clear()
+        if self._queue is not None:
+            self._queue.clear()
         return self._drop_topics()
 
     @property
@@ -348,7 +382,7 @@ class Connection(abc.ABC):
     @property
     def queued(self) -> int:
         """How many frames wait to be sent to the client."""
-        return len(self._queue)
+        return len(self._queue) if self._queue is not None else 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.state.value} topics={len(self.topics)}>"

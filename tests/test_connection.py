@@ -180,3 +180,67 @@ async def test_long_close_reasons_are_cut_to_what_the_protocol_allows():
     reason = client.events[-1]["reason"]
     assert len(reason.encode()) <= MAX_REASON_BYTES
     assert reason == "é" * (MAX_REASON_BYTES // 2)
+
+
+async def test_fan_out_writes_to_an_idle_client_during_the_publish():
+    # The writer is idle, so the hub writes right away: no task step per subscriber.
+    hub = Hub(MemoryEngine("memory://"))
+    clients = [make(hub) for _ in range(3)]
+    for _, connection in clients:
+        await connection.join("t")
+        connection.accept()
+    await settle()
+    hub.engine.publish_blocking("t", Kind.TEXT, "now")  # fans out with no await
+    assert [client.frames() for client, _ in clients] == [["now"]] * 3
+
+
+async def test_a_send_that_must_wait_keeps_its_place_and_the_writer_finishes_it():
+    hub = Hub(MemoryEngine("memory://"))
+    client, connection = make(hub)
+    await connection.join("t")
+    connection.accept()
+    await settle()
+    client.reading.clear()  # the transport pushes back from now on
+    for index in range(3):
+        await hub.publish("t", Kind.TEXT, str(index))
+    connection.send_text("own")
+    assert client.frames() == []
+    assert connection.queued == 3  # the first frame is inside the transport's send
+    client.reading.set()
+    await settle()
+    assert client.frames() == ["0", "1", "2", "own"]
+
+
+async def test_a_waiting_send_is_closed_when_the_connection_finishes():
+    client, connection = make()
+    connection.accept()
+    await settle()
+    client.reading.clear()
+    connection.send_text("stuck")
+    await settle()
+    connection.finish(1006)
+    await settle()
+    client.reading.set()
+    await settle()
+    assert client.frames() == []
+
+
+async def test_a_failed_direct_write_stops_further_frames_but_not_the_others():
+    hub = Hub(MemoryEngine("memory://"))
+    healthy_client, healthy = make(hub)
+    _, broken = make(hub)
+
+    async def gone(event):
+        if event["type"] == "websocket.send":
+            raise OSError("client disconnected")
+
+    broken._send = gone
+    for connection in (broken, healthy):
+        await connection.join("t")
+        connection.accept()
+    await settle()
+    await hub.publish("t", Kind.TEXT, "a")
+    await hub.publish("t", Kind.TEXT, "b")
+    assert broken.state is State.CLOSING
+    assert broken.queued == 0
+    assert healthy_client.frames() == ["a", "b"]

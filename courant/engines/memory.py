@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 IDLE_TOPICS_KEPT = 10_000
 
 
+_NOTHING_KEPT: deque[tuple[float, Message]] = deque(maxlen=0)
+
+
 class _TopicState:
     __slots__ = ("epoch", "history", "kept", "offset")
 
@@ -40,11 +43,16 @@ class _TopicState:
         self.epoch = secrets.token_hex(4)
         self.offset = 0
         self.history = history
-        # (monotonic time published, message), oldest first.
-        self.kept: deque[tuple[float, Message]] = deque(maxlen=history.size or None)
+        # (monotonic time published, message), oldest first. Shared and empty until the
+        # first message: a topic that is joined but quiet (one per user, say) costs no
+        # buffer.
+        self.kept: deque[tuple[float, Message]] = _NOTHING_KEPT
 
     def keep(self, message: Message, now: float) -> None:
-        if self.history.size:
+        size = self.history.size
+        if size:
+            if self.kept is _NOTHING_KEPT:
+                self.kept = deque(maxlen=size)
             self.kept.append((now, message))
 
     def trim(self, now: float) -> None:

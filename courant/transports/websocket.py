@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..closecodes import CloseCode
 from ..conf import get_settings
-from ..connection import Connection, State
+from ..connection import CLOSED, CLOSING, OPEN, Connection, State
 from ..history import Position
 from ..hub import get_hub
 from ..message import Message
@@ -155,7 +155,8 @@ class _Conversation:
             self.next_event = inbox.get
 
             def deliver(message: Message | _Gap) -> None:
-                if connection.state is State.CLOSING or connection.state is State.CLOSED:
+                state = connection.state
+                if state is CLOSING or state is CLOSED:
                     return
                 if not inbox.put_message(message):
                     connection.overflow()
@@ -206,7 +207,7 @@ class _Conversation:
         while True:
             event = await self.next_event()
             if isinstance(event, Message):
-                if connection.state is State.OPEN:
+                if connection.state is OPEN:
                     await self._handle("topic_message", event)
                 continue
             if isinstance(event, _Gap):
@@ -215,7 +216,7 @@ class _Conversation:
                 continue
             kind = event["type"]
             if kind == "websocket.receive":
-                if connection.state is not State.OPEN:
+                if connection.state is not OPEN:
                     continue  # closing: the client's last words are not handled
                 text, data = event.get("text"), event.get("bytes")
                 if too_big(text, data, limit):
