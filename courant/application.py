@@ -27,29 +27,40 @@ from django.core.asgi import get_asgi_application
 from django.utils.module_loading import import_string
 
 from ._sync import close_thread_connections
-from .auth import AuthMiddleware
+from .auth import populate_scope
 from .closecodes import CloseCode
 from .hub import get_hub
-from .origin import OriginValidator
-from .routing import Route, URLRouter
+from .origin import check_origin
+from .routing import Route, URLRouter, refuse
 from .types import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger("courant")
 
 
 class CourantApplication:
-    """Sends each connection to the app for its scope type, and runs the lifespan."""
+    """Sends each connection to the app for its scope type, and runs the lifespan.
 
-    def __init__(self, *, http: ASGIApp, websocket: ASGIApp) -> None:
+    A WebSocket passes the Origin check, is routed, and gets the session and user in its
+    scope, before its consumer's app runs; all in this one coroutine, because every
+    coroutine a connection awaits through stays in memory for as long as it is open.
+    """
+
+    def __init__(self, *, http: ASGIApp, router: URLRouter) -> None:
         self.http = http
-        self.websocket = websocket
+        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             await self.http(scope, receive, send)
         elif kind == "websocket":
-            await self.websocket(scope, receive, send)
+            routed = self.router.route(scope) if check_origin(scope) else None
+            if routed is None:
+                await refuse(scope, receive, send)
+                return
+            app, scope = routed
+            await populate_scope(scope)  # only for connections that have somewhere to go
+            await app(scope, receive, send)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
         else:
@@ -89,8 +100,7 @@ def asgi_application(
     else:
         django.setup(set_prefix=False)
     table: Sequence[Route] = import_string(routes) if isinstance(routes, str) else routes
-    websocket = OriginValidator(URLRouter(table, middleware=AuthMiddleware))
-    return CourantApplication(http=http, websocket=websocket)
+    return CourantApplication(http=http, router=URLRouter(table))
 
 
 def get_default_application() -> ASGIApp:

@@ -1,6 +1,6 @@
 """Django's session and user on every connection.
 
-:class:`AuthMiddleware` reads the session cookie from the handshake, loads the session
+:func:`populate_scope` reads the session cookie from the handshake, loads the session
 with ``SESSION_ENGINE`` and the user with the authentication backends, and puts them in
 ``scope["session"]`` and ``scope["user"]``: the same user a view would see for the same
 browser. Loading is async (no thread hop) and happens once, before ``connect()``.
@@ -12,7 +12,8 @@ cannot deliver, so the browser would be logged out. Courant accepts a fallback-s
 session as it stands and treats a mismatched one as anonymous, leaving both changes to the
 next HTTP request.
 
-Values already in the scope are kept, so a test (or an outer middleware) can set them.
+Values already in the scope are kept, so a test (or an ASGI middleware wrapped around the
+application) can set them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from django.core.exceptions import ValidationError
 from django.http.cookie import parse_cookie
 from django.utils.crypto import constant_time_compare
 
-from .types import ASGIApp, Receive, Scope, Send
+from .types import Scope
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -94,16 +95,4 @@ async def load_user(session: SessionBase) -> AbstractBaseUser | None:
     return None
 
 
-class AuthMiddleware:
-    """ASGI middleware putting Django's session and user into the scope."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope = dict(scope)
-        await populate_scope(scope)
-        await self.app(scope, receive, send)
-
-
-__all__ = ["AuthMiddleware", "load_user", "new_session", "populate_scope"]
+__all__ = ["load_user", "new_session", "populate_scope"]

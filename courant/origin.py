@@ -30,8 +30,7 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
 from .conf import get_settings
-from .routing import refuse
-from .types import ASGIApp, Receive, Scope, Send
+from .types import Scope
 
 logger = logging.getLogger("courant.security")
 
@@ -96,35 +95,30 @@ def origin_allowed(
     return "*" in allowed_hosts and host is not None and parts.netloc == host.lower()
 
 
-class OriginValidator:
-    """ASGI middleware refusing WebSocket handshakes from foreign origins."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = _header(scope, b"origin")
-        allowed_hosts = list(settings.ALLOWED_HOSTS)
-        if settings.DEBUG and not allowed_hosts:
-            allowed_hosts = list(DEBUG_HOSTS)
-        if origin_allowed(
-            origin,
-            host=_header(scope, b"host"),
-            allowed_hosts=allowed_hosts,
-            trusted_origins=settings.CSRF_TRUSTED_ORIGINS,
-            allowed_origins=get_settings().allowed_origins,
-            secure=scope.get("scheme") in ("wss", "https"),
-        ):
-            await self.app(scope, receive, send)
-            return
-        logger.warning(
-            "Refused %s connection to %s from foreign origin %r (not in ALLOWED_HOSTS, "
-            "CSRF_TRUSTED_ORIGINS or COURANT['ALLOWED_ORIGINS'])",
-            scope["type"],
-            scope.get("path"),
-            origin,
-        )
-        await refuse(scope, receive, send)
+def check_origin(scope: Scope) -> bool:
+    """Whether the connection of ``scope`` may proceed under the project's settings;
+    a refusal is logged."""
+    origin = _header(scope, b"origin")
+    allowed_hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed_hosts:
+        allowed_hosts = list(DEBUG_HOSTS)
+    if origin_allowed(
+        origin,
+        host=_header(scope, b"host"),
+        allowed_hosts=allowed_hosts,
+        trusted_origins=settings.CSRF_TRUSTED_ORIGINS,
+        allowed_origins=get_settings().allowed_origins,
+        secure=scope.get("scheme") in ("wss", "https"),
+    ):
+        return True
+    logger.warning(
+        "Refused %s connection to %s from foreign origin %r (not in ALLOWED_HOSTS, "
+        "CSRF_TRUSTED_ORIGINS or COURANT['ALLOWED_ORIGINS'])",
+        scope["type"],
+        scope.get("path"),
+        origin,
+    )
+    return False
 
 
-__all__ = ["OriginValidator", "origin_allowed"]
+__all__ = ["check_origin", "origin_allowed"]

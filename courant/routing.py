@@ -15,7 +15,7 @@ A path that matches no route is refused before the handshake completes, and logg
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.urls import URLPattern, URLResolver
@@ -47,15 +47,9 @@ async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class URLRouter:
-    """An ASGI application that picks the app of the first route matching the path.
+    """Picks the app of the first route matching a connection's path."""
 
-    ``middleware``, if given, wraps the matched app (Courant uses it to load the session
-    and user only for connections that have somewhere to go).
-    """
-
-    def __init__(
-        self, routes: Sequence[Route], *, middleware: Callable[[ASGIApp], ASGIApp] | None = None
-    ) -> None:
+    def __init__(self, routes: Sequence[Route]) -> None:
         self.routes = list(routes)
         for route in self.routes:
             if not isinstance(route, URLPattern | URLResolver):
@@ -63,7 +57,6 @@ class URLRouter:
                     f"routes must be made with path(), re_path() or include(), not {route!r}"
                 )
         self._resolver = URLResolver(RegexPattern(r"^/"), self.routes)
-        self.middleware = middleware
 
     def resolve(self, path: str) -> tuple[ASGIApp, dict[str, Any]] | None:
         """The app for ``path`` and the ``url_route`` to put in its scope, or None."""
@@ -73,7 +66,9 @@ class URLRouter:
             return None
         return match.func, {"args": match.args, "kwargs": match.kwargs}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def route(self, scope: Scope) -> tuple[ASGIApp, Scope] | None:
+        """The app for the connection of ``scope``, and a copy of ``scope`` with its
+        ``url_route``; or None (logged) if no route matches."""
         path = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
@@ -83,12 +78,9 @@ class URLRouter:
             logger.warning(
                 "Refused %s connection to %s: no route matches this path", scope["type"], path
             )
-            await refuse(scope, receive, send)
-            return
+            return None
         app, url_route = resolved
-        if self.middleware is not None:
-            app = self.middleware(app)
-        await app({**scope, "url_route": url_route}, receive, send)
+        return app, {**scope, "url_route": url_route}
 
 
 __all__ = ["Route", "URLRouter", "refuse"]

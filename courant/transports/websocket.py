@@ -143,13 +143,17 @@ async def _read_into(receive: Receive, inbox: _Inbox) -> None:
 class _Conversation:
     """One WebSocket connection served by one consumer, from handshake to disconnect."""
 
+    # Slots, and no closures: one of these lives as long as its connection.
+    __slots__ = ("aborted", "connection", "consumer", "name", "next_event", "reader", "task")
+
     def __init__(self, consumer: Consumer, connection: Connection, receive: Receive) -> None:
         self.consumer = consumer
         self.connection = connection
-        self.receive = receive
         self.name = type(consumer).__qualname__
         self.reader: asyncio.Task[None] | None = None
         self.next_event: Callable[[], Awaitable[ASGIEvent | Message | _Gap]] = receive
+        self.task: asyncio.Task[Any] | None = None
+        self.aborted = False
         if consumer._handles_messages:
             inbox = _Inbox(get_settings().send_queue_limit)
             self.next_event = inbox.get
@@ -168,28 +172,11 @@ class _Conversation:
             connection.on_gap = gap
             self.reader = asyncio.get_running_loop().create_task(_read_into(receive, inbox))
 
-    async def run(self) -> None:
-        connection = self.connection
-        task = asyncio.current_task()
-        assert task is not None
-        aborted = False
-
-        def abort() -> None:
-            nonlocal aborted
-            aborted = True
-            task.cancel()
-
-        connection.on_abort = abort
-        connection.hub.register(connection)
-        code: int = 1006
-        try:
-            code = await self._converse()
-        except asyncio.CancelledError:
-            if not aborted:
-                raise
-            task.uncancel()
-        finally:
-            await self._end(code)
+    def abort(self) -> None:
+        """End the conversation now (the close could not complete in time)."""
+        if self.task is not None:
+            self.aborted = True
+            self.task.cancel()
 
     async def _converse(self) -> int:
         """Run the handlers until the client is gone; return the close code."""
@@ -254,10 +241,24 @@ class _Conversation:
 
 
 async def serve_websocket(consumer: Consumer, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve one WebSocket connection with ``consumer``."""
+    """Serve one WebSocket connection with ``consumer``, until it ends."""
     event = await receive()
     if event["type"] != "websocket.connect":
         return  # the client left before the handshake began
     connection = WebSocketConnection(send, hub=get_hub(), settings=get_settings())
     consumer.attach(scope, connection)
-    await _Conversation(consumer, connection, receive).run()
+    conversation = _Conversation(consumer, connection, receive)
+    task = conversation.task = asyncio.current_task()
+    assert task is not None
+    connection.on_abort = conversation.abort
+    connection.hub.register(connection)
+    code: int = 1006
+    try:
+        code = await conversation._converse()
+    except asyncio.CancelledError:
+        if not conversation.aborted:
+            raise
+        task.uncancel()
+    finally:
+        conversation.task = None
+        await conversation._end(code)
