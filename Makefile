@@ -35,10 +35,13 @@ pytest: $(STAMP)
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 
-# Courant against a bare ASGI app and Django Channels, side by side (about 5 minutes;
-# needs Redis at 127.0.0.1:6379). Peers are installed into bench/.venv-peers.
+# Courant against a bare ASGI app, Django Channels and python-socketio, side by side:
+# every scenario, about 20 minutes on 2 cores; needs Redis at 127.0.0.1:6379. Peers are
+# installed into bench/.venv-peers. Writes bench/results/latest.json and latest.png, and
+# the tables of docs/performance.md.
 bench: $(STAMP)
-	$(BIN)/python bench/run.py --scenario crossproc --json bench/results/latest.json
+	$(BIN)/python bench/run.py --scenario all --json bench/results/latest.json \
+		--plot bench/results/latest.png --doc docs/performance.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

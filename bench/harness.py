@@ -272,6 +272,18 @@ def tree_cpu(pid: int) -> Cpu:
     return cpu
 
 
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory (VmRSS) of ``pid`` and its live descendants, in KiB. Pages that
+    processes of the tree share are counted once per process."""
+    rss = 0
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+                break
+    return rss + sum(tree_rss_kib(child) for child in _children(pid))
+
+
 def machine_cpu() -> tuple[int, int]:
     """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
     values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

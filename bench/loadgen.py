@@ -1,29 +1,45 @@
-"""The load generator: one process holding many WebSocket connections to the servers.
+"""The load generator: one process holding many WebSocket connections to a server.
 
-run.py starts one or more of these with the peers' Python and drives them with one JSON
-command per line on stdin; each answers with one JSON event per line on stdout:
+run.py starts a few of these with the peers' Python and drives them through stdin and
+stdout, one JSON object per line. The first line on stdin is the configuration::
 
-    (connects every URL)                -> {"event": "ready", ...}
-    {"cmd": "warmup"}      (publisher)  sends warm-up frames at the offered rate (10/s
-                                        at most)
-                                        -> {"event": "warm"} once each socket got one
-    {"cmd": "stop_warmup"} (publisher)  stops after 3 frames at least
-                                        -> {"event": "warmup_stopped", "sent": N}
-    {"cmd": "drain_warmup", "count": N} -> {"event": "warmup_drained", ...} once each
-                                        socket got all N (or none came for 2 s), so no
-                                        warm-up backlog runs into the measured window
-    {"cmd": "go"}          (publisher)  sends the measured frames at the offered rate
-                                        -> {"event": "sent", ...}
-                                        -> {"event": "done"} once each socket got them all
-    {"cmd": "report"}                   -> {"event": "report", ...}
-    {"cmd": "quit"}                     closes the sockets and exits
+    {"protocol": "plain" | "socketio", "client": "auto" | "picows" | "websockets",
+     "size": 100, "concurrency": 50, "connect_timeout": 10}
 
-The first URL of the publishing process is the publisher's own socket: it is one of the
-subscribers too, and counts its own frames as they come back.
+and the process answers ``{"event": "started", "client": ...}``. Then come commands, each
+answered with events:
 
-A frame is ``<kind><seq:8> <monotonic_ns:20> `` padded with ``x`` to the frame size;
-kind is ``M`` (measured) or ``W`` (warm-up). Latency is the receive time minus the send
-time on CLOCK_MONOTONIC, which every process on the machine shares.
+    {"cmd": "connect", "sockets": [[url, room], ...]}
+        opens these sockets as well, at most ``concurrency`` handshakes at a time
+        -> {"event": "ready", "connected", "failed", "error", "seconds", "total"}
+    {"cmd": "warmup", "plan": PLAN, "rate": r}
+        sends warm-up frames to the rooms of the plan, r per second in all
+        -> {"event": "warm"} once every socket of this process has had one
+    {"cmd": "stop_warmup"}
+        -> {"event": "warmup_stopped", "sent": {room: frames}}
+    {"cmd": "drain_warmup", "sent": {room: frames}}
+        -> {"event": "warmup_drained", "complete", "missing"} once every socket has every
+           warm-up frame of its room, or none came for 2 s
+    {"cmd": "expect", "round": k, "per_room": m}
+        starts measured round k, in which every socket gets m frames from its room; a
+        frame of another round does not count
+        -> {"event": "expecting", "round": k}
+        -> {"event": "done", "round": k}  once every socket has its m frames
+    {"cmd": "publish", "round": k, "plan": PLAN, "per_room": m, "rate": r}
+        sends round k: m frames to each room of the plan, r per second in all (run.py
+        sends it once every process is expecting the round)
+        -> {"event": "sent", "round": k, ...}
+    {"cmd": "report"}  -> {"event": "report", ...}: the figures of the current round
+    {"cmd": "quit"}    closes every socket and exits
+
+Sockets are numbered in the order ``connect`` adds them; a room is a number (run.py
+turns it into a URL). A PLAN is ``[[room, [socket, ...]], ...]``: the sockets of this
+process that take turns sending to that room (and are members of it). Frame number i of
+a round goes to room ``i % len(plan)``, so every room gets the same share.
+
+A frame is ``<kind><round:3><seq:8> <monotonic_ns:20> ``, padded with ``x`` to the frame
+size; kind is ``M`` (measured) or ``W`` (warm-up), seq counts per room. Latency is the
+receive time minus the send time on CLOCK_MONOTONIC, which every process shares.
 
 The client is picows (compiled) when it is installed, else websockets. Neither asks for
 compression, so no server compresses.
@@ -45,11 +61,14 @@ from urllib.parse import urlsplit
 
 MEASURED = ord("M")
 WARMUP = ord("W")
-HEADER = 31  # kind (1) + seq (8) + space + stamp (20) + space
+HEADER = 34  # kind (1) + round (3) + seq (8) + space + stamp (20) + space
+
+Plan = list[tuple[int, list[int]]]
+Sink = Callable[[int, bytes, int], None]  # (socket, payload, receive time in ns)
 
 
-def build_frame(kind: bytes, seq: int, size: int) -> bytes:
-    head = b"%s%08d %020d " % (kind, seq, time.monotonic_ns())
+def build_frame(kind: bytes, round_number: int, seq: int, size: int) -> bytes:
+    head = b"%s%03d%08d %020d " % (kind, round_number % 1000, seq, time.monotonic_ns())
     return head + b"x" * (size - len(head))
 
 
@@ -58,69 +77,106 @@ def emit(event: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
+def settle(future: asyncio.Future[None], error: str | None = None) -> None:
+    if not future.done():
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(ConnectionError(error))
+
+
 class Tally:
     """What every socket of this process received.
 
     The receive path only counts and keeps (socket, time, frame): parsing, order and
     duplicate checks wait for the report, after the measured window, so the load
-    generator spends as little CPU per frame as it can while the servers are measured.
+    generator spends as little CPU per frame as it can while the server is measured.
     """
 
-    def __init__(self, sockets: int, messages: int) -> None:
-        self.sockets = sockets
-        self.messages = messages
-        self.counts = [0] * sockets
-        self.frames: list[tuple[int, int, bytes]] = []
-        self.complete = 0
-        self.warm = [0] * sockets  # warm-up frames received, per socket
-        self.warm_count = 0  # sockets with at least one
-        self.warm_target = 0  # warm-up frames sent, once the warm-up has stopped
-        self.drained = 0  # sockets that got all of them
-        self.last_warm = 0
+    def __init__(self) -> None:
+        self.rooms: list[int] = []  # the room of each socket
         self.disconnected = 0  # by the server or the network, not by us
         self.closing = False
+        # The measured round.
+        self.round = 0
+        self.tag = b"000"
+        self.expect = 0  # frames each socket gets this round
+        self.counts: list[int] = []
+        self.frames: list[tuple[int, int, bytes]] = []
+        self.complete = 0
+        self.stale = 0  # frames of an earlier round
+        self.all_done = asyncio.Event()
+        # The warm-up.
+        self.warm: list[int] = []  # warm-up frames received, per socket
+        self.warm_count = 0  # sockets with at least one
+        self.warm_target: list[int] | None = None  # per socket, once the warm-up stopped
+        self.drained = 0  # sockets that got all of theirs
+        self.last_warm = 0
         self.all_warm = asyncio.Event()
         self.all_drained = asyncio.Event()
+
+    def add(self, room: int) -> int:
+        self.rooms.append(room)
+        self.counts.append(0)
+        self.warm.append(0)
+        return len(self.rooms) - 1
+
+    def start_round(self, number: int, expect: int) -> asyncio.Event:
+        self.round, self.tag, self.expect = number, b"%03d" % (number % 1000), expect
+        self.counts = [0] * len(self.rooms)
+        self.frames, self.complete, self.stale = [], 0, 0
         self.all_done = asyncio.Event()
+        if expect == 0 or not self.rooms:
+            self.all_done.set()
+        return self.all_done
 
     def text(self, index: int, data: bytes, now: int) -> None:
         kind = data[0] if data else 0
         if kind == MEASURED:
+            if data[1:4] != self.tag:
+                self.stale += 1
+                return
             self.frames.append((index, now, data))
             count = self.counts[index] = self.counts[index] + 1
-            if count == self.messages:
+            if count == self.expect:
                 self.complete += 1
-                if self.complete == self.sockets:
+                if self.complete == len(self.counts):
                     self.all_done.set()
         elif kind == WARMUP:
             self.last_warm = now
             got = self.warm[index] = self.warm[index] + 1
             if got == 1:
                 self.warm_count += 1
-                if self.warm_count == self.sockets:
+                if self.warm_count == len(self.warm):
                     self.all_warm.set()
-            if got == self.warm_target:
+            if self.warm_target is not None and got == self.warm_target[index]:
                 self.drained += 1
-                if self.drained == self.sockets:
+                if self.drained == len(self.warm):
                     self.all_drained.set()
 
-    def expect_warmup(self, count: int) -> None:
-        self.warm_target = count
-        self.drained = sum(got >= count for got in self.warm)
-        if self.drained == self.sockets:
+    def expect_warmup(self, sent: dict[int, int]) -> None:
+        target = [sent.get(room, 0) for room in self.rooms]
+        self.drained = sum(got >= want for got, want in zip(self.warm, target, strict=True))
+        self.warm_target = target
+        if self.drained == len(target):
             self.all_drained.set()
 
+    def warmup_missing(self) -> int:
+        target = self.warm_target or [0] * len(self.warm)
+        return sum(max(want - got, 0) for got, want in zip(self.warm, target, strict=True))
+
     def report(self) -> dict[str, Any]:
-        seen = [bytearray(self.messages) for _ in range(self.sockets)]
-        last = [-1] * self.sockets
+        expect = self.expect
+        seen = [bytearray(expect) for _ in self.counts]
+        last = [-1] * len(self.counts)
         latencies = array("q")
         duplicates = reordered = malformed = 0
         for index, received, data in self.frames:
             try:
-                seq, sent = int(data[1:9]), int(data[10:30])
+                seq, sent = int(data[4:12]), int(data[13:33])
             except ValueError:
                 seq, sent = -1, 0
-            if not 0 <= seq < self.messages:
+            if not 0 <= seq < expect:
                 malformed += 1
             elif seen[index][seq]:
                 duplicates += 1
@@ -133,15 +189,16 @@ class Tally:
                     last[index] = seq
         unique = [sum(socket_seen) for socket_seen in seen]
         return {
-            "sockets": self.sockets,
-            "expected": self.sockets * self.messages,
+            "round": self.round,
+            "sockets": len(self.counts),
+            "expected": len(self.counts) * expect,
             "delivered": sum(unique),
             "duplicates": duplicates,
             "reordered": reordered,
             "malformed": malformed,
+            "stale": self.stale,
             "disconnected": self.disconnected,
             "min_per_socket": min(unique, default=0),
-            "warm": self.warm_count,
             "cold": [index for index, got in enumerate(self.warm) if not got],
             "latencies_us": latencies.tolist(),
         }
@@ -153,53 +210,62 @@ class Connection(Protocol):
     async def close(self) -> None: ...
 
 
-Connector = Callable[[str, str, int, Tally, float], Awaitable[Connection]]
+Connector = Callable[[str, str, int, Sink, Tally, float], Awaitable[Connection]]
 
 
 # -- picows ------------------------------------------------------------------------------
 
 
-async def picows_connect(
-    url: str, origin: str, index: int, tally: Tally, timeout: float
-) -> Connection:
+def picows_connector() -> Connector:
+    """The picows client; its classes are made once, not once per connection."""
     from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
     text_type = WSMsgType.TEXT
     clock = time.monotonic_ns
 
     class Listener(WSListener):
+        def __init__(self, index: int, sink: Sink, tally: Tally) -> None:
+            self.index, self.sink, self.tally = index, sink, tally
+
         def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
             # No frame-type test: picows answers pings itself, and no close frame's
-            # payload starts with the "M" or "W" that Tally.text looks for.
-            tally.text(index, frame.get_payload_as_bytes(), clock())
+            # payload starts with what the sinks look for.
+            self.sink(self.index, frame.get_payload_as_bytes(), clock())
 
         def on_ws_disconnected(self, transport: WSTransport) -> None:
-            tally.disconnected += not tally.closing
-
-    transport, _ = await ws_connect(
-        Listener,
-        url,
-        websocket_handshake_timeout=timeout,
-        extra_headers={"Origin": origin},
-        enable_auto_pong=True,
-    )
+            self.tally.disconnected += not self.tally.closing
 
     class PicowsConnection:
+        def __init__(self, transport: WSTransport) -> None:
+            self.transport = transport
+
         async def send(self, payload: bytes) -> None:
-            transport.send(text_type, payload)
+            self.transport.send(text_type, payload)
 
         async def close(self) -> None:
-            transport.disconnect()
-            await transport.wait_disconnected()
+            self.transport.disconnect()
+            await self.transport.wait_disconnected()
 
-    return PicowsConnection()
+    async def connect(
+        url: str, origin: str, index: int, sink: Sink, tally: Tally, timeout: float
+    ) -> Connection:
+        transport, _ = await ws_connect(
+            lambda: Listener(index, sink, tally),
+            url,
+            websocket_handshake_timeout=timeout,
+            extra_headers={"Origin": origin},
+            enable_auto_pong=True,
+        )
+        return PicowsConnection(transport)
+
+    return connect
 
 
 # -- websockets --------------------------------------------------------------------------
 
 
 async def websockets_connect(
-    url: str, origin: str, index: int, tally: Tally, timeout: float
+    url: str, origin: str, index: int, sink: Sink, tally: Tally, timeout: float
 ) -> Connection:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
@@ -218,7 +284,7 @@ async def websockets_connect(
         try:
             while True:
                 data = await socket.recv(decode=False)
-                tally.text(index, data, time.monotonic_ns())
+                sink(index, data, time.monotonic_ns())
         except ConnectionClosed:
             tally.disconnected += not tally.closing
 
@@ -238,13 +304,68 @@ async def websockets_connect(
 def choose_client(name: str) -> tuple[str, Connector]:
     if name in ("auto", "picows"):
         try:
-            import picows  # noqa: F401
+            return "picows", picows_connector()
         except ImportError:
             if name == "picows":
                 raise
-        else:
-            return "picows", picows_connect
     return "websockets", websockets_connect
+
+
+# -- Socket.IO ---------------------------------------------------------------------------
+
+EVENT_PREFIX = b'42["msg","'
+EVENT_SUFFIX = b'"]'
+
+
+class SocketIOSession:
+    """Socket.IO 5 on Engine.IO 4 over a WebSocket, as much of it as the benchmark needs.
+
+    The server opens with ``0{...}``; the client joins the default namespace with ``40``
+    and the server confirms with ``40{...}``. The server pings with ``2`` and the client
+    answers ``3``. An event is ``42["msg","<frame>"]``: a frame is ASCII with no quote or
+    backslash, so its JSON string is the frame itself, and the envelope is cut off by
+    position.
+    """
+
+    def __init__(self, tally: Tally) -> None:
+        loop = asyncio.get_running_loop()
+        self.tally = tally
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.joined: asyncio.Future[None] = loop.create_future()
+        self.connection: Connection | None = None
+        self.replies: set[asyncio.Task[None]] = set()
+
+    def text(self, index: int, data: bytes, now: int) -> None:
+        if data.startswith(EVENT_PREFIX):
+            self.tally.text(index, data[len(EVENT_PREFIX) : -len(EVENT_SUFFIX)], now)
+        elif data == b"2" and self.connection is not None:
+            task = asyncio.ensure_future(self.connection.send(b"3"))
+            self.replies.add(task)
+            task.add_done_callback(self.replies.discard)
+        elif data.startswith(b"40"):
+            settle(self.joined)
+        elif data.startswith(b"44"):
+            settle(self.joined, f"the server refused the namespace: {data[:200]!r}")
+        elif data.startswith(b"0"):
+            settle(self.opened)
+
+    async def join(self, connection: Connection) -> Connection:
+        self.connection = connection
+        await self.opened
+        await connection.send(b"40")
+        await self.joined
+        return SocketIOConnection(connection)
+
+
+class SocketIOConnection:
+    def __init__(self, inner: Connection) -> None:
+        self.inner = inner
+
+    async def send(self, payload: bytes) -> None:
+        await self.inner.send(EVENT_PREFIX + payload + EVENT_SUFFIX)
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 # -- the process -------------------------------------------------------------------------
@@ -252,52 +373,61 @@ def choose_client(name: str) -> tuple[str, Connector]:
 
 class LoadGenerator:
     def __init__(self, config: dict[str, Any]) -> None:
-        self.urls: list[str] = config["urls"]
-        self.publisher: bool = config["publisher"]
-        self.messages: int = config["messages"]
-        self.rate: float = config["rate"]
+        self.protocol: str = config["protocol"]
         self.size: int = config["size"]
-        self.concurrency: int = config["connect_concurrency"]
+        self.gate = asyncio.Semaphore(config["concurrency"])
         self.connect_timeout: float = config["connect_timeout"]
         self.client, self.connector = choose_client(config["client"])
-        self.tally = Tally(len(self.urls), self.messages)
-        self.connections: list[Connection] = []
+        self.tally = Tally()
+        self.connections: list[Connection | None] = []
         self.tasks: set[asyncio.Task[None]] = set()
         self.warmup_task: asyncio.Task[None] | None = None
-        self.warmup_sent = 0
+        self.warmup_sent: dict[int, int] = {}
         self.warmup_stop = asyncio.Event()
 
-    async def connect_all(self) -> None:
-        started = time.monotonic()
-        gate = asyncio.Semaphore(self.concurrency)
-        errors: list[str] = []
+    async def open(self, index: int, url: str) -> Connection:
+        parts = urlsplit(url)
+        origin = f"http://{parts.netloc}"
+        if self.protocol == "socketio":
+            session = SocketIOSession(self.tally)
+            inner = await self.connector(
+                url, origin, index, session.text, self.tally, self.connect_timeout
+            )
+            return await session.join(inner)
+        return await self.connector(
+            url, origin, index, self.tally.text, self.tally, self.connect_timeout
+        )
 
-        async def one(index: int, url: str) -> Connection | None:
-            parts = urlsplit(url)
-            origin = f"http://{parts.netloc}"
-            async with gate:
+    async def connect(self, sockets: list[tuple[str, int]]) -> None:
+        started = time.monotonic()
+        errors: list[str] = []
+        indexes = [self.tally.add(room) for _, room in sockets]
+        self.connections.extend([None] * len(sockets))
+
+        async def one(index: int, url: str) -> None:
+            async with self.gate:
                 try:
-                    return await asyncio.wait_for(
-                        self.connector(url, origin, index, self.tally, self.connect_timeout),
-                        self.connect_timeout + 1,
+                    self.connections[index] = await asyncio.wait_for(
+                        self.open(index, url), self.connect_timeout + 1
                     )
                 except Exception as exc:
                     errors.append(f"{url}: {type(exc).__name__}: {exc}")
-                    return None
 
         # One socket first: a server that cannot take connections fails in seconds,
         # not after every socket has timed out in turn.
-        first = await one(0, self.urls[0]) if self.urls else None
-        if first is not None:
-            rest = await asyncio.gather(*(one(i, url) for i, url in enumerate(self.urls) if i))
-            self.connections = [first, *(conn for conn in rest if conn is not None)]
+        pairs = list(zip(indexes, (url for url, _ in sockets), strict=True))
+        if pairs:
+            await one(*pairs[0])
+        if not errors:
+            await asyncio.gather(*(one(index, url) for index, url in pairs[1:]))
+        connected = sum(self.connections[index] is not None for index in indexes)
         emit(
             "ready",
-            client=self.client,
-            connected=len(self.connections),
-            failed=len(self.urls) - len(self.connections),
+            connected=connected,
+            failed=len(sockets) - connected,
             error=errors[0] if errors else None,
-            seconds=round(time.monotonic() - started, 3),
+            seconds=round(time.monotonic() - started, 4),
+            total=sum(conn is not None for conn in self.connections),
         )
 
     def spawn(self, coro: Awaitable[None]) -> None:
@@ -305,26 +435,32 @@ class LoadGenerator:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def announce_warm(self) -> None:
-        await self.tally.all_warm.wait()
-        emit("warm")
+    async def send(self, socket: int, frame: bytes) -> None:
+        connection = self.connections[socket]
+        if connection is not None:
+            await connection.send(frame)
 
-    async def announce_done(self) -> None:
-        await self.tally.all_done.wait()
-        emit("done")
+    async def announce(self, event: asyncio.Event, name: str, **fields: Any) -> None:
+        await event.wait()
+        emit(name, **fields)
 
-    async def warmup(self) -> None:
-        interval = 1 / min(self.rate, 10.0)
-        for seq in range(600):  # bounded; run.py stops it long before
-            await self.connections[0].send(build_frame(b"W", seq, self.size))
-            self.warmup_sent += 1
-            if self.warmup_stop.is_set() and self.warmup_sent >= 3:
+    async def warmup(self, plan: Plan, rate: float) -> None:
+        interval, deadline = 1 / rate, time.monotonic() + 120  # run.py stops it long before
+        number = 0
+        while plan and time.monotonic() < deadline:
+            room, senders = plan[number % len(plan)]
+            seq = number // len(plan)
+            await self.send(senders[seq % len(senders)], build_frame(b"W", 0, seq, self.size))
+            self.warmup_sent[room] = self.warmup_sent.get(room, 0) + 1
+            number += 1
+            # At least three frames, and one to every room, before it stops.
+            if self.warmup_stop.is_set() and number >= max(3, len(plan)):
                 return
             await asyncio.sleep(interval)
 
-    async def drain_warmup(self, count: int) -> None:
+    async def drain_warmup(self, sent: dict[int, int]) -> None:
         tally = self.tally
-        tally.expect_warmup(count)
+        tally.expect_warmup(sent)
         for _ in range(120):  # at most 60 s
             try:
                 await asyncio.wait_for(tally.all_drained.wait(), 0.5)
@@ -336,61 +472,81 @@ class LoadGenerator:
         emit(
             "warmup_drained",
             complete=tally.all_drained.is_set(),
-            missing=count * tally.sockets - sum(min(got, count) for got in tally.warm),
+            missing=tally.warmup_missing(),
         )
 
-    async def publish(self) -> None:
-        publisher = self.connections[0]
-        interval = 1e9 / self.rate
+    async def publish(self, round_number: int, plan: Plan, per_room: int, rate: float) -> None:
+        total = len(plan) * per_room
+        interval = 1e9 / rate
         start = time.monotonic_ns()
         max_lag = 0
-        for seq in range(self.messages):
-            target = start + int(seq * interval)
-            delay = target - time.monotonic_ns()
-            if delay > 0:
-                await asyncio.sleep(delay / 1e9)
+        for number in range(total):
+            target = start + int(number * interval)
+            # Yield even when behind: the sockets of this process must go on reading.
+            await asyncio.sleep(max(target - time.monotonic_ns(), 0) / 1e9)
             max_lag = max(max_lag, time.monotonic_ns() - target)
-            await publisher.send(build_frame(b"M", seq, self.size))
+            _, senders = plan[number % len(plan)]
+            seq = number // len(plan)
+            await self.send(
+                senders[seq % len(senders)], build_frame(b"M", round_number, seq, self.size)
+            )
         emit(
             "sent",
-            count=self.messages,
-            seconds=round((time.monotonic_ns() - start) / 1e9, 3),
+            round=round_number,
+            count=total,
+            seconds=round((time.monotonic_ns() - start) / 1e9, 4),
             max_lag_ms=round(max_lag / 1e6, 3),
         )
 
     async def close_all(self) -> None:
         self.tally.closing = True
-        closing = [conn.close() for conn in self.connections]
+        closing = [asyncio.ensure_future(conn.close()) for conn in self.connections if conn]
         if closing:
-            await asyncio.wait([asyncio.ensure_future(coro) for coro in closing], timeout=5)
+            await asyncio.wait(closing, timeout=5)
 
-    async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        commands = asyncio.StreamReader(limit=1 << 20)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
-        await self.connect_all()
-        self.spawn(self.announce_warm())
-        self.spawn(self.announce_done())
+    async def serve(self, commands: asyncio.StreamReader) -> None:
         while True:
             line = await commands.readline()
             if not line:
                 break  # run.py is gone
             message = json.loads(line)
             command = message["cmd"]
-            if command == "warmup" and self.publisher and self.connections:
-                self.warmup_task = asyncio.ensure_future(self.warmup())
-            elif command == "stop_warmup" and self.warmup_task is not None:
-                self.warmup_stop.set()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self.warmup_task), 10)
-                self.warmup_task.cancel()
+            if command == "connect":
+                self.spawn(self.connect([(url, room) for url, room in message["sockets"]]))
+            elif command == "warmup":
+                if not self.tally.rooms:
+                    self.tally.all_warm.set()  # no socket here to wait for
+                self.spawn(self.announce(self.tally.all_warm, "warm"))
+                if message["plan"]:
+                    self.warmup_task = asyncio.ensure_future(
+                        self.warmup(message["plan"], message["rate"])
+                    )
+            elif command == "stop_warmup":
+                if self.warmup_task is not None:
+                    self.warmup_stop.set()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(self.warmup_task), 10)
+                    self.warmup_task.cancel()
                 emit("warmup_stopped", sent=self.warmup_sent)
             elif command == "drain_warmup":
-                self.spawn(self.drain_warmup(int(message["count"])))
-            elif command == "go" and self.publisher and self.connections:
-                self.spawn(self.publish())
+                sent = {int(room): count for room, count in message["sent"].items()}
+                self.spawn(self.drain_warmup(sent))
+            elif command == "expect":
+                number = int(message["round"])
+                done = self.tally.start_round(number, int(message["per_room"]))
+                self.spawn(self.announce(done, "done", round=number))
+                emit("expecting", round=number)
+            elif command == "publish":
+                self.spawn(
+                    self.publish(
+                        int(message["round"]),
+                        message["plan"],
+                        int(message["per_room"]),
+                        message["rate"],
+                    )
+                )
             elif command == "report":
-                emit("report", client=self.client, **self.tally.report())
+                emit("report", **self.tally.report())
             elif command == "quit":
                 break
         for task in list(self.tasks):
@@ -398,26 +554,30 @@ class LoadGenerator:
         await self.close_all()
 
 
+async def run(lifetime: float) -> None:
+    loop = asyncio.get_running_loop()
+    # Whatever happens, this process ends by itself within its lifetime.
+    loop.call_later(lifetime, os._exit, 3)
+    commands = asyncio.StreamReader(limit=1 << 24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+    config = json.loads(await commands.readline())
+    if config["size"] < HEADER:
+        raise SystemExit(f"frames must be at least {HEADER} bytes")
+    generator = LoadGenerator(config)
+    emit("started", client=generator.client)
+    await generator.serve(commands)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("config", help="JSON: urls, publisher, messages, rate, size, ...")
     parser.add_argument("--lifetime", type=float, default=900, help="hard limit, seconds")
     args = parser.parse_args()
-    config = json.loads(args.config)
-    if config["size"] < HEADER:
-        parser.error(f"frames must be at least {HEADER} bytes")
-
-    async def run() -> None:
-        # Whatever happens, this process ends by itself within its lifetime.
-        asyncio.get_running_loop().call_later(args.lifetime, os._exit, 3)
-        await LoadGenerator(config).serve()
-
     try:
         import uvloop
     except ImportError:
-        asyncio.run(run())
+        asyncio.run(run(args.lifetime))
     else:
-        uvloop.run(run())
+        uvloop.run(run(args.lifetime))
 
 
 if __name__ == "__main__":

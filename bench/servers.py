@@ -1,6 +1,7 @@
 """The servers under test. Each serves ``ws://127.0.0.1:PORT/ws/bench/<room>/``: a socket
 joins room <room>, and every text frame it sends reaches every socket of the room, its
-own included, verbatim. All run on uvicorn with the flags of docs/deployment.md."""
+own included, verbatim. The Socket.IO peer serves the same contract in its own protocol
+(see loadgen.SocketIOSession). All run on uvicorn with the flags of docs/deployment.md."""
 
 from __future__ import annotations
 
@@ -73,13 +74,20 @@ def base_env(**extra: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class ServerSpec:
     name: str
-    processes: int
+    processes: int  # uvicorn processes; socket i connects to process i % processes
     python: Path
     app: str
     cwd: Path
     summary: str
     env: Callable[[Context], dict[str, str]]
     preflight: Callable[[Context], None] | None = None
+    protocol: str = "plain"  # or "socketio": how the load generator talks to it
+
+    def url(self, port: int, room: int) -> str:
+        """Where a socket connects to join room number ``room``."""
+        if self.protocol == "socketio":
+            return f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket&room=r{room}"
+        return f"ws://127.0.0.1:{port}/ws/bench/r{room}/"
 
     def start(self, context: Context, label: str) -> list[tuple[Process, int]]:
         """Start every process of this server on a free port; return them with their
@@ -173,6 +181,31 @@ def channels_env(layer: str) -> Callable[[Context], dict[str, str]]:
     return env
 
 
+def channels(name: str, processes: int, layer: str, summary: str) -> ServerSpec:
+    return ServerSpec(
+        name,
+        processes,
+        PEERS_PYTHON,
+        "channels_bench.asgi:application",
+        PEERS,
+        f"Django Channels 4, {summary}",
+        channels_env(layer),
+    )
+
+
+def courant_redis(name: str, processes: int) -> ServerSpec:
+    return ServerSpec(
+        name,
+        processes,
+        MAIN_PYTHON,
+        "example.asgi:application",
+        EXAMPLE,
+        "Courant example project, Redis engine",
+        lambda context: courant_env(context, courant_redis_url(context)),
+        courant_redis_preflight,
+    )
+
+
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in [
@@ -194,33 +227,21 @@ SERVERS: dict[str, ServerSpec] = {
             "Courant example project, memory engine",
             lambda context: courant_env(context, None),
         ),
+        courant_redis("courant-redis", 1),
+        courant_redis("courant-redis-2p", 2),
+        channels("channels-memory", 1, "memory", "InMemoryChannelLayer"),
+        channels("channels-redis", 1, "core", "channels_redis RedisChannelLayer"),
+        channels("channels-redis-2p", 2, "core", "channels_redis RedisChannelLayer"),
+        channels("channels-pubsub", 1, "pubsub", "channels_redis RedisPubSubChannelLayer"),
         ServerSpec(
-            "courant-redis",
-            2,
-            MAIN_PYTHON,
-            "example.asgi:application",
-            EXAMPLE,
-            "Courant example project, Redis engine",
-            lambda context: courant_env(context, courant_redis_url(context)),
-            courant_redis_preflight,
-        ),
-        ServerSpec(
-            "channels-redis",
-            2,
+            "socketio",
+            1,
             PEERS_PYTHON,
-            "channels_bench.asgi:application",
+            "socketio_bench:app",
             PEERS,
-            "Django Channels 4, channels_redis RedisChannelLayer",
-            channels_env("core"),
-        ),
-        ServerSpec(
-            "channels-pubsub",
-            2,
-            PEERS_PYTHON,
-            "channels_bench.asgi:application",
-            PEERS,
-            "Django Channels 4, channels_redis RedisPubSubChannelLayer",
-            channels_env("pubsub"),
+            "python-socketio AsyncServer (ASGI), rooms, default in-memory manager",
+            lambda context: base_env(PYTHONPATH=str(PEERS)),
+            protocol="socketio",
         ),
     ]
 }
