@@ -279,13 +279,22 @@ def _connect_options(address: ServerAddress) -> dict[str, Any]:
     return options
 
 
-class _LinkProtocol(asyncio.Protocol):
-    """The byte stream of one pub/sub link: RESP replies parsed by hiredis, each handed to
-    the link as it arrives (on the loop, with no task per message)."""
+class _ReplyError(Exception):
+    """An error reply from Redis (``-ERR ...``), as the parser builds it."""
 
-    def __init__(self, link: _Link) -> None:
-        self.link = link
-        self.parser = hiredis.Reader(replyError=EngineError)
+
+class _Lost(EngineError):
+    """The connection went away while a command waited for its answer: it may or may not
+    have run."""
+
+
+class _Protocol(asyncio.Protocol):
+    """The byte stream of one connection: RESP replies parsed by hiredis, each handed to
+    its pipeline as it arrives (on the loop, with no task per reply)."""
+
+    def __init__(self, pipeline: _Pipeline) -> None:
+        self.pipeline = pipeline
+        self.parser = hiredis.Reader(replyError=_ReplyError)
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.last_data = time.monotonic()
@@ -298,37 +307,201 @@ class _LinkProtocol(asyncio.Protocol):
         self.last_data = time.monotonic()
         parser = self.parser
         parser.feed(data)
-        handle = self.link.handle
+        handle = self.pipeline.handle
         while (reply := parser.gets()) is not False:
             handle(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(None)
-        self.link.connection_lost(self)
+        self.pipeline.connection_lost(self)
 
 
-class _Link:
+class _Pipeline:
+    """One connection to a server on which commands are written as they come, without
+    waiting for earlier answers. Every command the server will answer queues a future in
+    ``_waiting``, in the order sent; the server answers in that order, so each answer (or
+    error reply) resolves the oldest future."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.loop = asyncio.get_running_loop()
+        # The connection being opened or in use (answers are awaited on it).
+        self._current: _Protocol | None = None
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+
+    def _send(
+        self, protocol: _Protocol, *args: str | bytes | int, answers: int = 1
+    ) -> list[asyncio.Future[Any]]:
+        """Write one command; return the futures of its ``answers``."""
+        futures = [self.loop.create_future() for _ in range(answers)]
+        self._waiting.extend(futures)
+        assert protocol.transport is not None
+        protocol.transport.write(hiredis.pack_command(args))  # type: ignore[arg-type]
+        return futures
+
+    async def _connect(self, *setup: tuple[tuple[str | bytes | int, ...], int]) -> _Protocol:
+        """Connect and authenticate, then send the ``setup`` commands (each with the number
+        of answers it gets) and wait for every answer, all within the connect timeout.
+        Raises OSError, TimeoutError or EngineError."""
+        options = _connect_options(self.server.address)
+        timeout = options.get("socket_connect_timeout") or CONNECT_TIMEOUT
+        async with asyncio.timeout(timeout):
+            if "path" in options:
+                _, protocol = await self.loop.create_unix_connection(
+                    lambda: _Protocol(self), options["path"]
+                )
+            else:
+                context = None
+                if options.get("connection_class") is redis.asyncio.SSLConnection:
+                    context = ssl.create_default_context()
+                    if options.get("ssl_cert_reqs") in ("none", ssl.CERT_NONE):
+                        context.check_hostname = False
+                        context.verify_mode = ssl.CERT_NONE
+                _, protocol = await self.loop.create_connection(
+                    lambda: _Protocol(self),
+                    options.get("host", "localhost"),
+                    options.get("port", 6379),
+                    ssl=context,
+                )
+        self._current = protocol
+        answers: list[asyncio.Future[Any]] = []
+        password = options.get("password")
+        if password:
+            username = options.get("username")
+            credentials = (username, password) if username else (password,)
+            answers += self._send(protocol, "AUTH", *credentials)
+        for command, count in setup:
+            answers += self._send(protocol, *command, answers=count)
+        try:
+            async with asyncio.timeout(max(timeout, ANSWER_TIMEOUT)):
+                await asyncio.gather(*answers)
+        except BaseException as exc:
+            if protocol.transport is not None:
+                protocol.transport.abort()
+            self.fail_waiting()
+            if isinstance(exc, _ReplyError):  # a wrong password, say
+                raise EngineError(f"Redis at {self.server.address.display}: {exc}") from None
+            raise
+        return protocol
+
+    def answer(self, reply: Any) -> None:
+        """The server answered the oldest command still waiting."""
+        if not self._waiting:
+            if isinstance(reply, Exception):
+                logger.error("Redis at %s answered: %s", self.server.address.display, reply)
+            return
+        future = self._waiting.popleft()
+        if future.done():  # its caller gave up waiting
+            return
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
+
+    handle = answer
+
+    def connection_lost(self, protocol: _Protocol) -> None:
+        if protocol is self._current:
+            self.fail_waiting()
+
+    def fail_waiting(self) -> None:
+        """The connection is gone: nothing waiting on it will be answered."""
+        error = _Lost(f"lost the connection to Redis at {self.server.address.display}")
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # retrieved, for futures nobody awaits (health PINGs)
+
+
+class _Commands(_Pipeline):
+    """The process's command connection to one server, on one event loop. Commands from
+    every task are pipelined on it, so a publish costs one write and one read, with no
+    connection pool, lock or task in between. A command is never sent twice here: the
+    caller decides what may be retried (a publish may not)."""
+
+    def __init__(self, server: _Server) -> None:
+        super().__init__(server)
+        self._protocol: _Protocol | None = None
+        self._opening: asyncio.Task[_Protocol] | None = None
+
+    async def call(self, *args: str | bytes | int) -> Any:
+        """Run one command and return its answer. An error reply raises
+        :class:`_ReplyError`; anything else that goes wrong raises EngineError."""
+        protocol = self._protocol
+        if protocol is None:
+            protocol = await self._up()
+        (answer,) = self._send(protocol, *args)
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT):
+                return await answer
+        except TimeoutError:
+            # Every answer behind this one is as late: start again on a new connection.
+            self.drop()
+            display = self.server.address.display
+            raise _Lost(f"no answer from Redis at {display} in {ANSWER_TIMEOUT:.0f}s") from None
+
+    async def _up(self) -> _Protocol:
+        opening = self._opening
+        if opening is None:
+            opening = self._opening = self.loop.create_task(self._open())
+            opening.add_done_callback(self._opened)
+        return await asyncio.shield(opening)
+
+    async def _open(self) -> _Protocol:
+        options = _connect_options(self.server.address)
+        setup: list[tuple[tuple[str | bytes | int, ...], int]] = []
+        if options.get("db"):
+            setup.append((("SELECT", options["db"]), 1))
+        setup.append((("CLIENT", "SETNAME", self.server.client_name), 1))
+        try:
+            protocol = await self._connect(*setup)
+        except (OSError, TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            display = self.server.address.display
+            raise EngineError(f"cannot reach Redis at {display}: {reason}") from None
+        self._protocol = protocol
+        return protocol
+
+    def _opened(self, task: asyncio.Task[_Protocol]) -> None:
+        self._opening = None
+        if not task.cancelled():
+            task.exception()  # retrieved: every caller may have given up waiting
+
+    def connection_lost(self, protocol: _Protocol) -> None:
+        if protocol is self._protocol:
+            self._protocol = None
+        super().connection_lost(protocol)
+
+    def drop(self) -> None:
+        """Abandon the connection: what waits on it fails, the next command reconnects."""
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.abort()
+        self.fail_waiting()
+
+    def close(self) -> None:
+        if self._opening is not None:
+            self._opening.cancel()
+        self.drop()
+
+
+class _Link(_Pipeline):
     """The process's pub/sub connection to one server: subscribes the topics the hub
     needs, delivers their messages, and comes back by itself when it is lost.
 
-    Every command sent on the link that the server answers (one answer per channel of a
-    SUBSCRIBE, one per PING, AUTH or CLIENT) queues a future in ``_waiting``, in the order
-    sent; the server answers in that order, between the messages it pushes, so each
-    answer (or error) resolves the oldest future.
+    The server answers the commands sent on the link (one answer per channel of a
+    SUBSCRIBE, one per PING, AUTH or CLIENT) in order, between the messages it pushes.
     """
 
     def __init__(self, engine: RedisEngine, server: _Server) -> None:
+        super().__init__(server)
         self.engine = engine
-        self.server = server
-        self.loop = asyncio.get_running_loop()
         #: Topics this process needs from this server (subscribed again on reconnect).
         self.topics: set[str] = set()
         self._channel_prefix = server.channel_prefix.encode()
-        self._protocol: _LinkProtocol | None = None
-        # The connection being opened or in use (answers are awaited on it).
-        self._current: _LinkProtocol | None = None
-        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._protocol: _Protocol | None = None
         self._attempt: asyncio.Future[None] = self.loop.create_future()
         self._outage: tuple[float, str] | None = None  # since when, and why
         self._closed = False
@@ -336,7 +509,7 @@ class _Link:
 
     # -- what the engine asks ---------------------------------------------------------
 
-    async def _protocol_up(self) -> _LinkProtocol:
+    async def _protocol_up(self) -> _Protocol:
         if self._protocol is not None:
             return self._protocol
         if self._outage is not None:
@@ -349,16 +522,6 @@ class _Link:
         assert self._protocol is not None
         return self._protocol
 
-    def _send(
-        self, protocol: _LinkProtocol, *args: str | bytes, answers: int = 1
-    ) -> list[asyncio.Future[Any]]:
-        """Write one command; return the futures of its ``answers``."""
-        futures = [self.loop.create_future() for _ in range(answers)]
-        self._waiting.extend(futures)
-        assert protocol.transport is not None
-        protocol.transport.write(hiredis.pack_command(args))  # type: ignore[arg-type]
-        return futures
-
     def channel(self, topic: str) -> bytes:
         return self._channel_prefix + topic.encode()
 
@@ -370,8 +533,10 @@ class _Link:
             (confirmed,) = self._send(protocol, "SUBSCRIBE", self.channel(topic))
             async with asyncio.timeout(ANSWER_TIMEOUT):
                 await confirmed
-        except BaseException:
+        except BaseException as exc:
             self.unsubscribe(topic)  # it may still take effect on the server: undo it
+            if isinstance(exc, _ReplyError):
+                raise EngineError(f"Redis at {self.server.address.display}: {exc}") from None
             raise
 
     def unsubscribe(self, topic: str) -> None:
@@ -409,66 +574,23 @@ class _Link:
             if kind == b"unsubscribe":
                 return
         # A SUBSCRIBE confirmation, a PONG, an OK, or an error: the oldest command's answer.
-        if not self._waiting:
-            if isinstance(reply, Exception):
-                logger.error("Redis at %s answered: %s", self.server.address.display, reply)
-            return
-        future = self._waiting.popleft()
-        if future.done():
-            return
-        if isinstance(reply, Exception):
-            future.set_exception(reply)
-        else:
-            future.set_result(reply)
+        self.answer(reply)
 
     # -- the connection's life ----------------------------------------------------------
 
-    async def _open(self) -> _LinkProtocol:
-        """Connect, authenticate, name the connection and subscribe every topic."""
-        options = _connect_options(self.server.address)
-        timeout = options.get("socket_connect_timeout") or CONNECT_TIMEOUT
-        async with asyncio.timeout(timeout):
-            if "path" in options:
-                _, protocol = await self.loop.create_unix_connection(
-                    lambda: _LinkProtocol(self), options["path"]
-                )
-            else:
-                context = None
-                if options.get("connection_class") is redis.asyncio.SSLConnection:
-                    context = ssl.create_default_context()
-                    if options.get("ssl_cert_reqs") in ("none", ssl.CERT_NONE):
-                        context.check_hostname = False
-                        context.verify_mode = ssl.CERT_NONE
-                _, protocol = await self.loop.create_connection(
-                    lambda: _LinkProtocol(self),
-                    options.get("host", "localhost"),
-                    options.get("port", 6379),
-                    ssl=context,
-                )
-        self._current = protocol
-        answers: list[asyncio.Future[Any]] = []
-        password = options.get("password")
-        if password:
-            username = options.get("username")
-            credentials = (username, password) if username else (password,)
-            answers += self._send(protocol, "AUTH", *credentials)
+    async def _open(self) -> _Protocol:
+        """Connect, authenticate, name the connection and subscribe every topic: subscribed
+        again before anyone reads history to fill the gap, so that a message published
+        from now on is delivered."""
         # Named, so that an operator (or a test) can tell it in CLIENT LIST.
-        answers += self._send(protocol, "CLIENT", "SETNAME", self.server.link_name)
+        setup: list[tuple[tuple[str | bytes | int, ...], int]] = [
+            (("CLIENT", "SETNAME", self.server.link_name), 1)
+        ]
         topics = sorted(self.topics)
         for start in range(0, len(topics), 500):
             chunk = [self.channel(topic) for topic in topics[start : start + 500]]
-            answers += self._send(protocol, "SUBSCRIBE", *chunk, answers=len(chunk))
-        try:
-            # Subscribed again before anyone reads history to fill the gap: a message
-            # published from now on is delivered.
-            async with asyncio.timeout(max(timeout, ANSWER_TIMEOUT)):
-                await asyncio.gather(*answers)
-        except BaseException:
-            if protocol.transport is not None:
-                protocol.transport.abort()
-            self.fail_waiting()
-            raise
-        return protocol
+            setup.append((("SUBSCRIBE", *chunk), len(chunk)))
+        return await self._connect(*setup)
 
     async def _run(self) -> None:
         backoff = BACKOFF_MIN
@@ -513,7 +635,7 @@ class _Link:
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, BACKOFF_MAX)
 
-    async def _watch(self, protocol: _LinkProtocol) -> None:
+    async def _watch(self, protocol: _Protocol) -> None:
         """Return (by raising) when the link is lost, or silent for too long: after
         ``HEALTH_INTERVAL`` without data it is PINGed, and must answer within as long."""
         pinged_at: float | None = None
@@ -548,19 +670,6 @@ class _Link:
             attempt.set_exception(EngineError(f"cannot reach Redis at {display}: {reason}"))
             attempt.exception()  # retrieved: nobody may be waiting
 
-    def connection_lost(self, protocol: _LinkProtocol) -> None:
-        if protocol is self._current:
-            self.fail_waiting()
-
-    def fail_waiting(self) -> None:
-        """The connection is gone: nothing waiting on it will be answered."""
-        error = EngineError(f"lost the link to Redis at {self.server.address.display}")
-        while self._waiting:
-            future = self._waiting.popleft()
-            if not future.done():
-                future.set_exception(error)
-                future.exception()  # retrieved, for futures nobody awaits (health PINGs)
-
     async def close(self) -> None:
         self._closed = True
         self._task.cancel()
@@ -570,8 +679,9 @@ class _Link:
 
 
 class _Server:
-    """One Redis server: its command clients (one per event loop, plus one for plain
-    threads) and, in a process that subscribes, its pub/sub link."""
+    """One Redis server: its pipelined command connection (one per event loop), redis-py
+    clients for what does not fit a pipeline (BLPOP, and callers in plain threads) and,
+    in a process that subscribes, its pub/sub link."""
 
     def __init__(self, url: str) -> None:
         self.address = ServerAddress.parse(url)
@@ -580,12 +690,14 @@ class _Server:
         self.history_prefix = f"{prefix}h:"
         self.channel_prefix = f"{prefix}t:"
         self.list_prefix = f"{prefix}c:"
+        self._commands: _Commands | None = None
         self._client: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
         self._blocking: redis.Redis | None = None
         self.link: _Link | None = None
         # CLIENT SETNAME takes no spaces or quotes.
         tag = "".join(ch if ch.isalnum() or ch in ":-_" else "_" for ch in prefix)
         self.link_name = f"courant-pubsub:{tag}:{os.getpid()}"
+        self.client_name = f"courant-commands:{tag}:{os.getpid()}"
 
     def _options(self) -> dict[str, Any]:
         # No retries: a command that may have run must not run twice (a publish would be
@@ -602,9 +714,18 @@ class _Server:
     def reset_clients(self) -> None:
         """Forget the pooled command connections: after the server went away they are
         all broken, and each would fail one command before being replaced."""
+        commands = self._commands
+        if commands is not None and commands.loop is asyncio.get_running_loop():
+            commands.drop()
         self._client = None
         if self._blocking is not None:
             self._blocking.connection_pool.reset()
+
+    def commands(self) -> _Commands:
+        commands = self._commands
+        if commands is None or commands.loop is not asyncio.get_running_loop():
+            commands = self._commands = _Commands(self)
+        return commands
 
     def client(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
@@ -630,6 +751,10 @@ class _Server:
         if self.link is not None:
             await self.link.close()
             self.link = None
+        if self._commands is not None:
+            if self._commands.loop is asyncio.get_running_loop():
+                self._commands.close()
+            self._commands = None
         if self._client is not None:
             loop, client = self._client
             self._client = None
@@ -663,19 +788,21 @@ class RedisEngine(Engine):
         connection is retried once on a new one (not for a publish, which would then
         be published twice if the first attempt ran)."""
         script = _SCRIPTS[name]
+        commands = server.commands()
         for attempt in range(2 if retry else 1):
-            client = server.client()
             try:
                 try:
-                    return await client.evalsha(script.sha, len(keys), *keys, *args)
-                except redis.exceptions.NoScriptError:
-                    return await client.eval(script.source, len(keys), *keys, *args)
-            except (redis.exceptions.ConnectionError, OSError) as exc:
+                    return await commands.call("EVALSHA", script.sha, len(keys), *keys, *args)
+                except _ReplyError as exc:
+                    if not str(exc).startswith("NOSCRIPT"):
+                        raise
+                # Not loaded yet (a new or restarted server), so it did not run.
+                return await commands.call("EVAL", script.source, len(keys), *keys, *args)
+            except _ReplyError as exc:
+                raise self._error(server, exc) from None
+            except _Lost:
                 if attempt or not retry:
-                    raise self._error(server, exc) from exc
-                server.reset_clients()
-            except redis.exceptions.RedisError as exc:
-                raise self._error(server, exc) from exc
+                    raise
         raise AssertionError("unreachable")
 
     def _script_blocking(self, server: _Server, name: str, keys: list[str], args: list[Any]) -> Any:
