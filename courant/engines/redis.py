@@ -405,9 +405,9 @@ class _Pipeline:
         if protocol is self._current:
             self.fail_waiting()
 
-    def fail_waiting(self) -> None:
+    def fail_waiting(self, why: str = "lost the connection to") -> None:
         """The connection is gone: nothing waiting on it will be answered."""
-        error = _Lost(f"lost the connection to Redis at {self.server.address.display}")
+        error = _Lost(f"{why} Redis at {self.server.address.display}")
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():
@@ -419,12 +419,19 @@ class _Commands(_Pipeline):
     """The process's command connection to one server, on one event loop. Commands from
     every task are pipelined on it, so a publish costs one write and one read, with no
     connection pool, lock or task in between. A command is never sent twice here: the
-    caller decides what may be retried (a publish may not)."""
+    caller decides what may be retried (a publish may not).
+
+    One timer watches the connection, not one per command: while commands wait, it checks
+    every ``ANSWER_TIMEOUT`` that Redis answered something since the last check; if not,
+    the connection is dropped and every waiting command fails.
+    """
 
     def __init__(self, server: _Server) -> None:
         super().__init__(server)
         self._protocol: _Protocol | None = None
         self._opening: asyncio.Task[_Protocol] | None = None
+        self._answers = 0
+        self._watchdog: asyncio.TimerHandle | None = None
 
     async def call(self, *args: str | bytes | int) -> Any:
         """Run one command and return its answer. An error reply raises
@@ -433,14 +440,27 @@ class _Commands(_Pipeline):
         if protocol is None:
             protocol = await self._up()
         (answer,) = self._send(protocol, *args)
-        try:
-            async with asyncio.timeout(ANSWER_TIMEOUT):
-                return await answer
-        except TimeoutError:
-            # Every answer behind this one is as late: start again on a new connection.
-            self.drop()
-            display = self.server.address.display
-            raise _Lost(f"no answer from Redis at {display} in {ANSWER_TIMEOUT:.0f}s") from None
+        if self._watchdog is None:
+            self._watchdog = self.loop.call_later(
+                ANSWER_TIMEOUT, self._check_answers, self._answers
+            )
+        return await answer
+
+    def answer(self, reply: Any) -> None:
+        self._answers += 1
+        super().answer(reply)
+
+    handle = answer
+
+    def _check_answers(self, answers: int) -> None:
+        self._watchdog = None
+        if not self._waiting:
+            return
+        if self._answers == answers:  # nothing answered for ANSWER_TIMEOUT
+            seconds = f"{ANSWER_TIMEOUT:g}"
+            self.drop(f"no answer in {seconds}s from")
+            return
+        self._watchdog = self.loop.call_later(ANSWER_TIMEOUT, self._check_answers, self._answers)
 
     async def _up(self) -> _Protocol:
         opening = self._opening
@@ -474,16 +494,19 @@ class _Commands(_Pipeline):
             self._protocol = None
         super().connection_lost(protocol)
 
-    def drop(self) -> None:
+    def drop(self, why: str = "lost the connection to") -> None:
         """Abandon the connection: what waits on it fails, the next command reconnects."""
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.abort()
-        self.fail_waiting()
+        self.fail_waiting(why)
 
     def close(self) -> None:
         if self._opening is not None:
             self._opening.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         self.drop()
 
 
