@@ -32,6 +32,11 @@ class CloseCode(IntEnum):
     #: The client did not read fast enough: more than ``SEND_QUEUE_LIMIT`` frames were
     #: waiting for it. Reconnecting is safe; the other clients were not affected.
     SEND_QUEUE_FULL = 4000
+    #: The client kept sending frames the topics protocol could not take: more than 20
+    #: error replies within 10 seconds (see docs/protocol.md).
+    PROTOCOL_ERROR = 4001
+    #: The client asked for a version of the topics protocol this server does not speak.
+    UNSUPPORTED_PROTOCOL = 4002
 
 
 __all__ = ["CloseCode"]

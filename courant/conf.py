@@ -15,6 +15,13 @@ Example::
         "CLOSE_TIMEOUT": 5.0,            # seconds a close may wait for a stuck client
         "ALLOWED_ORIGINS": [],           # extra browser origins; "*" turns the check off
         "SYNC_THREADS": 8,               # threads that run sync handlers
+        "ENDPOINT": "/courant/",         # the built-in topics endpoint (None: not served)
+        "TRANSPORTS": ["websocket", "sse", "longpoll"],   # the transports served
+        "SSE_KEEPALIVE": 15.0,           # seconds between keep-alive comments on SSE
+        "LONGPOLL_TIMEOUT": 25.0,        # seconds a poll waits for events
+        "LONGPOLL_EXPIRY": 30.0,         # seconds without a poll before a connection ends
+        "MAX_FRAME_SIZE": 65536,         # bytes; larger topics-protocol frames get an error
+        "MAX_SUBSCRIPTIONS": 100,        # topics one connection may subscribe to
     }
 
 Every key is optional. Unknown keys and values of the wrong type raise
@@ -50,6 +57,13 @@ class Settings:
     close_timeout: float = 5.0
     allowed_origins: tuple[str, ...] = ()
     sync_threads: int = 8
+    endpoint: str | None = "/courant/"
+    transports: tuple[str, ...] = ("websocket", "sse", "longpoll")
+    sse_keepalive: float = 15.0
+    longpoll_timeout: float = 25.0
+    longpoll_expiry: float = 30.0
+    max_frame_size: int = 65536
+    max_subscriptions: int = 100
 
 
 def _positive_int(key: str, value: Any, *, optional: bool = False) -> int | None:
@@ -142,6 +156,34 @@ def _origins(key: str, value: Any) -> tuple[str, ...]:
     return tuple(origin.rstrip("/").lower() for origin in value)
 
 
+#: Every transport Courant serves.
+TRANSPORTS = ("websocket", "sse", "longpoll")
+
+
+def _transports(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+        raise ImproperlyConfigured(
+            f"COURANT[{key!r}] must be a non-empty list of transports, not {value!r}."
+        )
+    for transport in value:
+        if transport not in TRANSPORTS:
+            raise ImproperlyConfigured(
+                f"COURANT[{key!r}] has {transport!r}; transports are {', '.join(TRANSPORTS)}."
+            )
+    return tuple(dict.fromkeys(value))
+
+
+def _endpoint(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/") or not value.endswith("/"):
+        raise ImproperlyConfigured(
+            f"COURANT[{key!r}] must be a path that starts and ends with '/' (or None), "
+            f"not {value!r}."
+        )
+    return value
+
+
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "ENGINE": _engine,
     "HISTORY": _history,
@@ -155,6 +197,13 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "CLOSE_TIMEOUT": _positive_number,
     "ALLOWED_ORIGINS": _origins,
     "SYNC_THREADS": _positive_int,
+    "ENDPOINT": _endpoint,
+    "TRANSPORTS": _transports,
+    "SSE_KEEPALIVE": _positive_number,
+    "LONGPOLL_TIMEOUT": _positive_number,
+    "LONGPOLL_EXPIRY": _positive_number,
+    "MAX_FRAME_SIZE": _positive_int,
+    "MAX_SUBSCRIPTIONS": _positive_int,
 }
 
 

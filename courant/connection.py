@@ -24,7 +24,8 @@ import asyncio
 import enum
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 from . import _eager
@@ -98,6 +99,12 @@ class Connection(abc.ABC):
 
     #: ``"websocket"``, ``"sse"`` or ``"longpoll"``.
     transport: ClassVar[str]
+    #: Topic positions the client said it has, when it reconnected (an SSE stream's
+    #: ``Last-Event-ID``): for the consumer to join again with ``since``.
+    resume: Mapping[str, Position] = MappingProxyType({})
+    #: Whether topic messages are sent as frames of the topics protocol (its endpoint
+    #: sets it) rather than as published. Transports honour it in ``_message_event``.
+    wrap_messages: bool = False
 
     def __init__(self, send: Send, *, hub: Hub, settings: Settings) -> None:
         self.state = State.CONNECTING

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from asgiref.sync import iscoroutinefunction
@@ -151,6 +151,13 @@ class Consumer:
         """The Django session, or None without ``django.contrib.sessions``. Changes are
         saved only by ``await self.session.asave()``."""
         return self.scope.get("session")
+
+    @property
+    def resume(self) -> Mapping[str, Position]:
+        """Where the client was in each topic when its previous connection broke, if its
+        transport says (an SSE stream reconnecting with ``Last-Event-ID``); empty
+        otherwise. Join those topics again with ``since`` to hand over what it missed."""
+        return self.connection.resume
 
     @property
     def transport(self) -> str:

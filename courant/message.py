@@ -8,6 +8,7 @@ encode.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import enum
 from functools import cached_property
@@ -71,6 +72,26 @@ class Message:
         if self.kind is Kind.BINARY:
             return {"type": "websocket.send", "bytes": self.payload}
         return {"type": "websocket.send", "text": self.payload}
+
+    @cached_property
+    def protocol_frame(self) -> str:
+        """This message as a ``message`` frame of the topics protocol (docs/protocol.md),
+        built once: a JSON payload is spliced in as it is, not decoded and encoded again."""
+        head = (
+            f'{{"type":"message","topic":{_json.dumps(self.topic)},'
+            f'"epoch":{_json.dumps(self.epoch)},"offset":{self.offset},"data":'
+        )
+        payload = self.payload
+        if isinstance(payload, bytes):
+            return f'{head}"{base64.b64encode(payload).decode()}","binary":true}}'
+        if self.kind is Kind.JSON:
+            return f"{head}{payload}}}"
+        return f"{head}{_json.dumps(payload)}}}"
+
+    @cached_property
+    def protocol_event(self) -> dict[str, Any]:
+        """The ASGI ``websocket.send`` event carrying :attr:`protocol_frame`, built once."""
+        return {"type": "websocket.send", "text": self.protocol_frame}
 
     def __repr__(self) -> str:
         return f"<Message {self.topic}@{self.epoch}:{self.offset} {self.kind.value}>"

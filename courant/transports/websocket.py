@@ -53,7 +53,7 @@ class WebSocketConnection(Connection):
         return {"type": "websocket.send", "bytes": data}
 
     def _message_event(self, message: Message) -> ASGIEvent:
-        return message.websocket_event
+        return message.protocol_event if self.wrap_messages else message.websocket_event
 
     def _close_event(self, code: int, reason: str) -> ASGIEvent:
         # Before the handshake completes, ASGI servers answer this with HTTP 403.
