@@ -7,6 +7,10 @@ The public API, and nothing else::
     courant.publish / courant.apublish      publish to a topic from anywhere
     courant.Message                         what subscribers receive
     courant.Position, courant.Recovery      where a client is in a topic; what it missed
+    courant.Topic, courant.History          topic classes: who may subscribe and publish
+    courant.method, courant.Reject          RPC methods; refusing what a client asked
+    courant.TopicsConsumer                  the topics endpoint (mounted for you)
+    courant.recheck / arecheck              unsubscribe clients no longer allowed on a topic
     courant.send / asend / areceive         point-to-point channels for background work
     courant.Worker                          handles a channel in `manage.py courant_worker`
     courant.CloseCode                       every close code Courant sends
@@ -18,6 +22,7 @@ from .application import asgi_application
 from .channels import Worker, areceive, asend, send
 from .closecodes import CloseCode
 from .consumer import Consumer, JsonConsumer
+from .endpoint import TopicsConsumer, arecheck, recheck
 from .exceptions import (
     ChannelFull,
     CourantError,
@@ -26,10 +31,13 @@ from .exceptions import (
     InvalidChannel,
     InvalidState,
     InvalidTopic,
+    Reject,
 )
-from .history import Position, Recovery
+from .history import History, Position, Recovery
 from .message import Message
 from .publishing import apublish, publish
+from .rpc import method
+from .topics import Topic
 
 __version__ = "0.1.0.dev0"
 
@@ -40,6 +48,7 @@ __all__ = [
     "CourantError",
     "EncodeError",
     "EngineError",
+    "History",
     "InvalidChannel",
     "InvalidState",
     "InvalidTopic",
@@ -47,11 +56,17 @@ __all__ = [
     "Message",
     "Position",
     "Recovery",
+    "Reject",
+    "Topic",
+    "TopicsConsumer",
     "Worker",
     "apublish",
     "areceive",
+    "arecheck",
     "asend",
     "asgi_application",
+    "method",
     "publish",
+    "recheck",
     "send",
 ]

@@ -1,4 +1,5 @@
-"""The ASGI application: Django for HTTP, Courant's consumers for WebSockets.
+"""The ASGI application: Django for HTTP, Courant's consumers for WebSockets, SSE and
+long-polling.
 
 In your project's ``asgi.py``::
 
@@ -24,14 +25,17 @@ from typing import cast
 import django
 from django.conf import settings
 from django.core.asgi import get_asgi_application
+from django.urls import path
 from django.utils.module_loading import import_string
 
 from ._sync import close_thread_connections
 from .auth import populate_scope
 from .closecodes import CloseCode
+from .conf import get_settings
 from .hub import get_hub
 from .origin import check_origin
 from .routing import Route, URLRouter, refuse
+from .transports.http import opens_connection, requested_transport, respond
 from .types import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger("courant")
@@ -43,6 +47,10 @@ class CourantApplication:
     A WebSocket passes the Origin check, is routed, and gets the session and user in its
     scope, before its consumer's app runs; all in this one coroutine, because every
     coroutine a connection awaits through stays in memory for as long as it is open.
+    An HTTP request to a consumer route with ``?transport=sse`` or ``?transport=longpoll``
+    takes the same way (only the requests that open a connection load the session and
+    user: the others run as their connection's); every other HTTP request goes to
+    ``http``, untouched.
     """
 
     def __init__(self, *, http: ASGIApp, router: URLRouter) -> None:
@@ -52,9 +60,26 @@ class CourantApplication:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.http(scope, receive, send)
+            transport = requested_transport(scope)
+            routed = self.router.match(scope) if transport is not None else None
+            if routed is None:
+                await self.http(scope, receive, send)
+                return
+            app, scope = routed
+            if transport not in get_settings().transports:
+                await respond(send, 404, b"Not Found")
+            elif not check_origin(scope):
+                await refuse(scope, receive, send)
+            else:
+                if opens_connection(scope):
+                    await populate_scope(scope)
+                await app(scope, receive, send)
         elif kind == "websocket":
-            routed = self.router.route(scope) if check_origin(scope) else None
+            routed = (
+                self.router.route(scope)
+                if "websocket" in get_settings().transports and check_origin(scope)
+                else None
+            )
             if routed is None:
                 await refuse(scope, receive, send)
                 return
@@ -68,7 +93,8 @@ class CourantApplication:
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         """Startup needs nothing (the engine connects on first use); shutdown closes the
-        remaining connections with 1001 and then the engine."""
+        remaining connections with 1001 (SSE streams get their close event), waits for
+        them to end, and then closes the engine."""
         while True:
             event = await receive()
             if event["type"] == "lifespan.startup":
@@ -90,8 +116,9 @@ def asgi_application(
 ) -> CourantApplication:
     """Build the project's ASGI application.
 
-    ``routes`` (a list of ``path()``/``re_path()``, or its dotted path) serve WebSocket
-    connections with consumers, behind the Origin check and Django's session and user.
+    ``routes`` (a list of ``path()``/``re_path()``, or its dotted path) serve WebSocket,
+    SSE and long-poll connections with consumers, behind the Origin check and Django's
+    session and user.
     Plain HTTP goes to ``http``, by default Django's own ASGI handler.
     """
     if http is None:
@@ -100,6 +127,11 @@ def asgi_application(
     else:
         django.setup(set_prefix=False)
     table: Sequence[Route] = import_string(routes) if isinstance(routes, str) else routes
+    endpoint = get_settings().endpoint
+    if endpoint is not None:
+        from .endpoint import TopicsConsumer
+
+        table = [path(endpoint.lstrip("/"), TopicsConsumer.as_asgi()), *table]
     return CourantApplication(http=http, router=URLRouter(table))
 
 

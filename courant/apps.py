@@ -21,6 +21,11 @@ class CourantConfig(AppConfig):
     verbose_name = "Courant"
 
     def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
         from . import checks  # noqa: F401 - registers the system checks
+
+        # Topic classes and RPC methods live in each app's topics module.
+        autodiscover_modules("topics")
 
         setting_changed.connect(_settings_changed, dispatch_uid="courant.settings_changed")

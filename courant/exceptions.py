@@ -8,7 +8,8 @@ The tree::
      ├── InvalidState        (also RuntimeError) an action in the wrong connection state
      ├── EngineError                             the engine failed to do its part
      │    └── ChannelFull                        a channel holds CHANNEL_CAPACITY messages
-     └── InvalidChannel  (also ValueError)       a channel name that cannot be used
+     ├── InvalidChannel  (also ValueError)       a channel name that cannot be used
+     └── Reject                                  raised by your code to refuse a client's op
 
 Bad input from a *client* never raises into user code: the connection driver maps it to a
 close code (see :mod:`courant.closecodes`). These exceptions are for mistakes in the
@@ -45,3 +46,14 @@ class ChannelFull(EngineError):
 
 class InvalidChannel(CourantError, ValueError):
     """A channel name is empty, too long, or contains whitespace or control characters."""
+
+
+class Reject(CourantError):
+    """Raise it in a topic class's ``clean()`` or in an RPC method to refuse what the
+    client asked: the client gets an error reply with ``code`` and ``message`` (both
+    shown to the client, so say nothing secret), and its connection stays open."""
+
+    def __init__(self, message: str, code: str = "rejected") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code

@@ -29,7 +29,7 @@ import dataclasses
 import fnmatch
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from .message import Message
@@ -75,13 +75,19 @@ DEFAULT_HISTORY = History()
 
 
 class HistoryPolicy:
-    """Topic -> :class:`History`, from ``(pattern, history)`` pairs; first match wins."""
+    """Topic -> :class:`History`: what ``classes`` says first (the topic classes' own
+    ``history``), then the first of the ``(pattern, history)`` pairs that matches, then
+    ``default``."""
 
     def __init__(
-        self, rules: Sequence[tuple[str, History]] = (), default: History = DEFAULT_HISTORY
+        self,
+        rules: Sequence[tuple[str, History]] = (),
+        default: History = DEFAULT_HISTORY,
+        classes: Callable[[str], History | None] | None = None,
     ) -> None:
         self.rules = tuple(rules)
         self.default = default
+        self.classes = classes
         self._compiled = [
             (re.compile(fnmatch.translate(pattern)), history) for pattern, history in rules
         ]
@@ -89,6 +95,10 @@ class HistoryPolicy:
         self.for_topic = functools.lru_cache(maxsize=4096)(self._lookup)
 
     def _lookup(self, topic: str) -> History:
+        if self.classes is not None:
+            chosen = self.classes(topic)
+            if chosen is not None:
+                return chosen
         for pattern, history in self._compiled:
             if pattern.match(topic):
                 return history

@@ -120,6 +120,8 @@ class Hub:
         self._connections: set[Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set by shutdown(): to learn when the last connection has ended.
+        self._all_ended: asyncio.Event | None = None
 
     # -- the loop this hub serves ------------------------------------------------------
 
@@ -167,6 +169,8 @@ class Hub:
 
     def unregister(self, connection: Connection) -> None:
         self._connections.discard(connection)
+        if not self._connections and self._all_ended is not None:
+            self._all_ended.set()
         self._release_loop_if_idle()
 
     # -- topics ------------------------------------------------------------------------
@@ -480,9 +484,19 @@ class Hub:
         }
 
     async def shutdown(self, code: int, reason: str) -> None:
-        """Close every open connection with ``code``, then the engine."""
+        """Close every open connection with ``code``, wait until they have ended (their
+        ``disconnect()`` may still publish; a connection whose client does not take the
+        close is ended after ``CLOSE_TIMEOUT``), then close the engine."""
         for connection in list(self._connections):
             connection.close(code, reason)
+        if self._connections:
+            self._all_ended = asyncio.Event()
+            # Each close ends its conversation within CLOSE_TIMEOUT; one second more for
+            # the disconnect() handlers, and the engine is closed regardless.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(get_settings().close_timeout + 1):
+                    await self._all_ended.wait()
+            self._all_ended = None
         await self.engine.close()
 
 

@@ -93,5 +93,23 @@ class Message:
         """The ASGI ``websocket.send`` event carrying :attr:`protocol_frame`, built once."""
         return {"type": "websocket.send", "text": self.protocol_frame}
 
+    @cached_property
+    def sse_event(self) -> bytes:
+        """This message as an SSE event without an ``id:`` line, built once: a text event
+        with the payload, or for bytes an ``event: binary`` one."""
+        from .transports import events
+
+        if isinstance(self.payload, bytes):
+            return events.binary_event(self.payload)
+        return events.text_event(self.payload)
+
+    @cached_property
+    def sse_protocol_event(self) -> bytes:
+        """This message's :attr:`protocol_frame` as an SSE event without an ``id:`` line,
+        built once."""
+        from .transports import events
+
+        return events.text_event(self.protocol_frame)
+
     def __repr__(self) -> str:
         return f"<Message {self.topic}@{self.epoch}:{self.offset} {self.kind.value}>"

@@ -66,21 +66,29 @@ class URLRouter:
             return None
         return match.func, {"args": match.args, "kwargs": match.kwargs}
 
-    def route(self, scope: Scope) -> tuple[ASGIApp, Scope] | None:
+    def match(self, scope: Scope) -> tuple[ASGIApp, Scope] | None:
         """The app for the connection of ``scope``, and a copy of ``scope`` with its
-        ``url_route``; or None (logged) if no route matches."""
+        ``url_route``; or None if no route matches."""
         path = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :]
         resolved = self.resolve(path)
         if resolved is None:
-            logger.warning(
-                "Refused %s connection to %s: no route matches this path", scope["type"], path
-            )
             return None
         app, url_route = resolved
         return app, {**scope, "url_route": url_route}
+
+    def route(self, scope: Scope) -> tuple[ASGIApp, Scope] | None:
+        """Like :meth:`match`, logging a connection that no route takes."""
+        routed = self.match(scope)
+        if routed is None:
+            logger.warning(
+                "Refused %s connection to %s: no route matches this path",
+                scope["type"],
+                scope["path"],
+            )
+        return routed
 
 
 __all__ = ["Route", "URLRouter", "refuse"]

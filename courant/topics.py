@@ -7,7 +7,14 @@ match on in the topics protocol.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Iterator
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+
 from .exceptions import InvalidTopic
+from .history import History
 
 #: The longest topic name accepted, in characters.
 MAX_TOPIC_LENGTH = 256
@@ -34,3 +41,147 @@ def validate_topic(topic: object) -> str:
         raise InvalidTopic(problem)
     assert isinstance(topic, str)
     return topic
+
+
+# -- topic classes: who may subscribe and publish, matched by pattern ----------------------
+
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """``"chat:{room}"`` -> a regex matching ``chat:lobby`` with ``room="lobby"``. A field
+    matches one or more characters other than ``:``; the rest matches literally."""
+    if not isinstance(pattern, str) or not pattern:
+        raise ImproperlyConfigured(f"a topic pattern must be a non-empty str, not {pattern!r}")
+    parts: list[str] = []
+    seen: set[str] = set()
+    position = 0
+    for match in _FIELD.finditer(pattern):
+        name = match.group(1)
+        if name in seen:
+            raise ImproperlyConfigured(f"topic pattern {pattern!r} names {{{name}}} twice")
+        seen.add(name)
+        parts.append(re.escape(pattern[position : match.start()]))
+        parts.append(f"(?P<{name}>[^:]+)")
+        position = match.end()
+    literal = _FIELD.sub("", pattern)
+    if "{" in literal or "}" in literal:
+        raise ImproperlyConfigured(
+            f"topic pattern {pattern!r}: fields are written {{name}}, with a Python identifier"
+        )
+    parts.append(re.escape(pattern[position:]))
+    return re.compile("".join(parts))
+
+
+class Topic:
+    """A class of topics, matched by ``pattern``, saying who may subscribe and publish
+    through the topics endpoint (docs/topic-classes.md)::
+
+        class ChatRoom(courant.Topic):
+            pattern = "chat:{room}"
+            history = courant.History(size=100, ttl=600)
+
+            def can_subscribe(self, user, room):
+                return user.is_authenticated
+
+            def can_publish(self, user, room):
+                return user.is_authenticated
+
+            def clean(self, user, data, room):
+                return {"text": str(data.get("text", ""))[:500], "user": user.get_username()}
+
+    Defining the class registers it. Each method may be ``def`` (run in a worker thread,
+    so it may use the ORM) or ``async def``, and receives the user and the fields the
+    pattern captured, as keyword arguments. By default nobody may subscribe or publish:
+    a topic class opens what it says, and a topic that matches none is refused.
+    """
+
+    #: The topics this class covers, such as ``"doc:{id}"``.
+    pattern: ClassVar[str]
+    #: How much history these topics keep; None leaves it to ``COURANT["HISTORY"]``.
+    history: ClassVar[History | None] = None
+
+    def __init__(self, name: str, fields: dict[str, str]) -> None:
+        #: The topic's full name, e.g. ``"chat:lobby"``.
+        self.name = name
+        #: What the pattern captured, e.g. ``{"room": "lobby"}``.
+        self.fields = fields
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if "pattern" in cls.__dict__:
+            registry.register(cls)
+
+    # Typed (*args, **kwargs) so that subclasses may name the fields they take, as
+    # ``def can_subscribe(self, user, room)``, and still type-check.
+
+    def can_subscribe(self, *args: Any, **kwargs: Any) -> bool | Awaitable[bool]:
+        """``can_subscribe(user, **fields)``: whether ``user`` may subscribe. The
+        default: nobody."""
+        return False
+
+    def can_publish(self, *args: Any, **kwargs: Any) -> bool | Awaitable[bool]:
+        """``can_publish(user, **fields)``: whether ``user`` may publish from a client.
+        The default: nobody. (Server-side code publishes to any topic with
+        :func:`courant.publish`, unchecked.)"""
+        return False
+
+    def clean(self, *args: Any, **kwargs: Any) -> Any:
+        """``clean(user, data, **fields)``: what to publish when ``user`` publishes
+        ``data``: ``data`` as it is (the default), reshaped, or raise
+        :class:`courant.Reject` to refuse it."""
+        return args[1] if len(args) > 1 else kwargs["data"]
+
+
+class TopicRegistry:
+    """Every topic class, by pattern. Topic names are matched against the patterns in the
+    order the classes were defined; the first match wins."""
+
+    def __init__(self) -> None:
+        self._classes: list[tuple[re.Pattern[str], type[Topic]]] = []
+
+    def register(self, topic_class: type[Topic]) -> None:
+        compiled = compile_pattern(topic_class.pattern)
+        history = topic_class.history
+        if history is not None and not isinstance(history, History):
+            raise ImproperlyConfigured(
+                f"{topic_class.__qualname__}.history must be a courant.History, not {history!r}"
+            )
+        shape = _FIELD.sub("{}", topic_class.pattern)
+        for index, (_, known) in enumerate(self._classes):
+            if _FIELD.sub("{}", known.pattern) == shape:
+                if known.__qualname__ == topic_class.__qualname__:
+                    # The same class defined again (a module imported twice, a reload).
+                    self._classes[index] = (compiled, topic_class)
+                    return
+                raise ImproperlyConfigured(
+                    f"{topic_class.__qualname__} and {known.__qualname__} both claim "
+                    f"the topic pattern {topic_class.pattern!r}"
+                )
+        self._classes.append((compiled, topic_class))
+
+    def unregister(self, topic_class: type[Topic]) -> None:
+        self._classes = [(p, c) for p, c in self._classes if c is not topic_class]
+
+    def match(self, name: str) -> Topic | None:
+        """An instance of the class covering topic ``name``, or None."""
+        for compiled, topic_class in self._classes:
+            found = compiled.fullmatch(name)
+            if found is not None:
+                return topic_class(name, found.groupdict())
+        return None
+
+    def history_for(self, name: str) -> History | None:
+        """The history the class covering ``name`` asks for, if any."""
+        for compiled, topic_class in self._classes:
+            if compiled.fullmatch(name) is not None:
+                return topic_class.history
+        return None
+
+    def __iter__(self) -> Iterator[type[Topic]]:
+        return iter([topic_class for _, topic_class in self._classes])
+
+
+#: The topic classes of this process (filled as modules define them; Courant imports
+#: each installed app's ``topics`` module at start-up).
+registry = TopicRegistry()

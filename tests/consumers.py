@@ -104,3 +104,17 @@ class TrackingConsumer(courant.JsonConsumer):
 
     async def topic_gap(self, topic: str, position: Position) -> None:
         self.send_json({"gap": position._asdict()})
+
+
+class ResumeConsumer(courant.Consumer):
+    """Joins topic ``<room>`` (the bench consumer's, so a bench WebSocket can publish to
+    it), where the client was if its SSE stream reconnected, as docs/transports.md shows.
+    What it receives it publishes there."""
+
+    async def connect(self) -> None:
+        topic = self.kwargs["room"]
+        await self.ajoin(topic, since=self.resume.get(topic))
+        self.accept()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.apublish(self.kwargs["room"], text_data if text_data is not None else bytes_data)

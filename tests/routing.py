@@ -6,6 +6,7 @@ from .consumers import (
     BrokenConsumer,
     EchoConsumer,
     HookConsumer,
+    ResumeConsumer,
     SyncHookConsumer,
     TrackingConsumer,
     WatchedConsumer,
@@ -21,4 +22,5 @@ routes = [
     path("ws/hook/<str:room>/", HookConsumer.as_asgi()),
     path("ws/synchook/<str:room>/", SyncHookConsumer.as_asgi()),
     path("ws/track/<str:room>/", TrackingConsumer.as_asgi()),
+    path("ws/resume/<str:room>/", ResumeConsumer.as_asgi()),
 ]

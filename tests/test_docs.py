@@ -110,3 +110,31 @@ def test_the_settings_page_lists_every_key_with_its_default():
     namespace: dict[str, object] = {}
     exec(block, namespace)
     assert parse(namespace["COURANT"]) == Settings()  # type: ignore[arg-type]  # the example shows the defaults
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_topic_class_example_allows_refuses_and_reshapes(quickstart):
+    import rooms.topics  # type: ignore[import-not-found]  # noqa: F401 - defines the class
+
+    from courant.testing import WebSocketClient
+    from tests.asgi import application
+
+    ada = await get_user_model().objects.acreate(username="ada-docs")
+    async with WebSocketClient(application, "/courant/", user=ada) as ws:
+        assert (await ws.receive_json())["type"] == "hello"
+        await ws.send_json({"op": "subscribe", "id": 1, "topic": "room:hall"})
+        assert (await ws.receive_json())["type"] == "subscribed"
+        await ws.send_json({"op": "publish", "id": 2, "topic": "room:hall", "data": {"text": "hi"}})
+        frames = [await ws.receive_json(), await ws.receive_json()]
+        assert {"from": "ada-docs", "text": "hi"} in [f.get("data") for f in frames]
+        await ws.send_json({"op": "publish", "id": 3, "topic": "room:hall", "data": {}})
+        assert (await ws.receive_json())["error"] == {
+            "code": "rejected",
+            "message": "say something",
+        }
+        await ws.send_json({"op": "call", "id": 4, "method": "rooms.count"})
+        assert (await ws.receive_json())["result"] == {"rooms": 3}
+    async with WebSocketClient(application, "/courant/") as anonymous:
+        await anonymous.receive_json()
+        await anonymous.send_json({"op": "publish", "id": 1, "topic": "room:hall", "data": {}})
+        assert (await anonymous.receive_json())["error"]["code"] == "forbidden"

@@ -253,3 +253,27 @@ async def test_gunicorn_with_uvicorn_workers_as_documented(live_db, tmp_path):
                     assert await socket.recv() == f"hello {index}"
         workers = {line for line in server.log().splitlines() if "Booting worker with pid" in line}
         assert len(workers) == 2
+
+
+async def test_the_topics_endpoint_on_a_real_server(uvicorn_server):
+    """Two users of /courant/ over real WebSockets: the session's user reaches the topic
+    class, and what one publishes reaches both, stamped by clean()."""
+    alice = Browser(uvicorn_server).login("alice")
+    topic = f"stamped:{room()}:chat"
+    async with (
+        await open_socket(uvicorn_server, "/courant/", alice) as a,
+        await open_socket(uvicorn_server, "/courant/") as anonymous,
+    ):
+        for socket in (a, anonymous):
+            assert (await next_json(socket))["type"] == "hello"
+            await socket.send(json.dumps({"op": "subscribe", "id": 1, "topic": topic}))
+            assert (await next_json(socket))["type"] == "subscribed"
+        await anonymous.send(json.dumps({"op": "publish", "id": 2, "topic": topic, "data": {}}))
+        assert (await next_json(anonymous))["error"]["code"] == "forbidden"
+        await a.send(
+            json.dumps({"op": "publish", "id": 2, "topic": topic, "data": {"text": "hi all"}})
+        )
+        heard = await next_json(anonymous)
+        assert heard["data"] == {"text": "hi all", "user": "alice", "room": topic.split(":")[1]}
+        frames = [await next_json(a), await next_json(a)]
+        assert {f["type"] for f in frames} == {"message", "reply"}

@@ -23,6 +23,7 @@ from django.utils.module_loading import import_string
 
 from ..history import HistoryPolicy, Position, Recovery
 from ..message import Kind, Message, Payload
+from ..topics import registry
 
 if TYPE_CHECKING:
     from ..conf import Settings
@@ -66,7 +67,7 @@ class Engine(abc.ABC):
 
             settings = Settings()
         self.urls = (urls,) if isinstance(urls, str) else tuple(urls)
-        self.history = HistoryPolicy(settings.history)
+        self.history = HistoryPolicy(settings.history, classes=registry.history_for)
         self.channel_capacity = settings.channel_capacity
         self.channel_expiry = settings.channel_expiry
         self._listener: Listener | None = None

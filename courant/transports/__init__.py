@@ -1,9 +1,14 @@
 """Transport drivers: they turn ASGI events into consumer calls and back.
 
 A driver owns the conversation with one client: it builds the transport's
-:class:`~courant.connection.Connection`, calls the consumer's handlers in order, and is the
-single place where the consumer's exceptions and the client's bad input are turned into
-close codes. Consumers never see which driver carries them.
+:class:`~courant.connection.Connection` and runs the consumer through a
+:class:`~courant.transports.conversation.Conversation`, the single place where the
+consumer's exceptions and the client's bad input are turned into close codes. Consumers
+never see which driver carries them.
+
+- :mod:`.websocket`: ASGI ``websocket`` connections.
+- :mod:`.sse` and :mod:`.longpoll`: HTTP requests with ``?transport=sse`` or
+  ``?transport=longpoll``, sharing :mod:`.http`; their events are framed by :mod:`.events`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,20 @@ def serve(consumer: Consumer, scope: Scope, receive: Receive, send: Send) -> Awa
         from .websocket import serve_websocket
 
         return serve_websocket(consumer, scope, receive, send)
+    if scope["type"] == "http":
+        from .http import requested_transport, serve_http
+
+        transport = requested_transport(scope)
+        if transport == "sse":
+            from .sse import SSEConnection
+
+            return serve_http(SSEConnection, consumer, scope, receive, send)
+        if transport == "longpoll":
+            from .longpoll import LongPollConnection
+
+            return serve_http(LongPollConnection, consumer, scope, receive, send)
     raise ValueError(
-        f"{type(consumer).__name__} was routed a {scope['type']!r} connection; "
-        "consumer routes take WebSocket connections"
+        f"{type(consumer).__name__} was routed a {scope['type']!r} request without "
+        "?transport=sse or ?transport=longpoll; consumer routes take WebSocket, SSE and "
+        "long-poll connections"
     )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -28,20 +30,32 @@ def open_room(request: HttpRequest) -> HttpResponse:
     return redirect("chat:room", room=room)
 
 
-@login_required
-def room(request: HttpRequest, room: str) -> HttpResponse:
+def _recent(room: str) -> list[dict[str, Any]]:
+    """The room's last messages, oldest first, as its subscribers receive them."""
     recent = (
         ChatMessage.objects.filter(room=room).select_related("author").order_by("-created", "-id")
     )
-    history = [message.as_event() for message in reversed(recent[:HISTORY])]
-    return render(request, "chat/room.html", {"room": room, "history": history})
+    return [message.as_event() for message in reversed(recent[:HISTORY])]
+
+
+@login_required
+def room(request: HttpRequest, room: str) -> HttpResponse:
+    """The room on courant.js: topics ``chat:<room>`` (see topics.py) over the endpoint."""
+    return render(request, "chat/room.html", {"room": room, "history": _recent(room)})
+
+
+@login_required
+def socket_room(request: HttpRequest, room: str) -> HttpResponse:
+    """The same room, the low-level way: a hand-written WebSocket client of ChatConsumer."""
+    return render(request, "chat/socket.html", {"room": room, "history": _recent(room)})
 
 
 @login_required
 @require_POST
 def post(request: HttpRequest, room: str) -> HttpResponse:
-    """Say something over plain HTTP: the page's fallback when its WebSocket is down,
-    and an example of publishing from a sync view."""
+    """Say something over plain HTTP: the room form's action without JavaScript, the
+    consumer page's fallback when its WebSocket is down, and an example of publishing
+    from a sync view."""
     text = request.POST.get("text", "")
     if not text.strip():
         return JsonResponse({"error": "empty message"}, status=400)

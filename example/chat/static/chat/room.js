@@ -1,73 +1,70 @@
-// The chat page: a plain WebSocket to ChatConsumer, with reconnection and an HTTP fallback
-// for sending. Every message carries its database id, so one seen twice is shown once.
+// The chat page on courant.js: it follows the room's topic (chat:<room>, see topics.py) and
+// publishes what its user says there. courant.js picks the transport, reconnects, and
+// delivers what was missed while offline, once and in order; this page only shows things.
+import { connect } from "courant";
+import { appendMessage } from "./message.js";
+
 const root = document.querySelector("[data-chat]");
 const list = root.querySelector("[data-messages]");
 const status = root.querySelector("[data-status]");
+const notice = root.querySelector("[data-notice]");
+const staff = root.querySelector("[data-staff]");
 const form = root.querySelector("[data-form]");
 const me = root.dataset.me;
-const shown = new Set();
-let socket = null;
-let attempt = 0;
 
 function show(event) {
-  if (event.type !== "message" || shown.has(event.id)) return;
-  shown.add(event.id);
-  const item = document.createElement("li");
-  item.className = event.author === me ? "mine" : "";
-  item.dataset.id = event.id;
-  const author = document.createElement("b");
-  author.textContent = event.author;
-  const time = document.createElement("time");
-  time.dateTime = event.created;
-  time.textContent = new Date(event.created).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  const text = document.createElement("p");
-  text.textContent = event.text;
-  item.append(author, time, text);
-  list.append(item);
-  list.scrollTop = list.scrollHeight;
+  appendMessage(list, event, me);
 }
 
-function setStatus(text, live) {
-  status.textContent = text;
-  status.classList.toggle("live", live);
+function showNotice(text, reload = false) {
+  notice.textContent = text;
+  if (reload) {
+    const link = document.createElement("a");
+    link.href = "";
+    link.textContent = "Reload";
+    notice.append(link);
+  }
+  notice.hidden = false;
 }
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}${root.dataset.socket}`);
-  socket.addEventListener("open", () => {
-    attempt = 0;
-    setStatus("live", true);
-  });
-  socket.addEventListener("message", (frame) => {
-    const event = JSON.parse(frame.data);
-    if (event.type === "error") setStatus(event.error, true);
-    else show(event);
-  });
-  socket.addEventListener("close", () => {
-    socket = null;
-    // Exponential backoff with full jitter, capped at 10 s.
-    const delay = Math.random() * Math.min(10000, 500 * 2 ** attempt++);
-    setStatus("reconnecting…", false);
-    setTimeout(connect, delay);
-  });
-}
+const client = connect(root.dataset.endpoint);
+const LABELS = { connecting: "connecting…", reconnecting: "reconnecting…", closed: "offline" };
+client.on("state", (state) => {
+  status.textContent = state === "open" ? `live · ${client.transport}` : LABELS[state];
+  status.classList.toggle("live", state === "open");
+});
+client.on("error", (error) => showNotice(`Disconnected for good: ${error.message}`, true));
+
+const room = client.subscribe(root.dataset.topic, {
+  onMessage: show,
+  onGap: () => showNotice("Some messages were missed while this page was offline.", true),
+  onError: (error) => showNotice(`Cannot follow this room: ${error.message}`),
+});
+
+// Only staff may follow this topic: everyone else sees the refusal.
+client.subscribe("admin:announcements", {
+  onSubscribed: () => (staff.textContent = "following"),
+  onMessage: (data) => (staff.textContent = data?.text ?? JSON.stringify(data)),
+  onError: (error) => {
+    staff.textContent = `refused (${error.code}): ${error.message}`;
+    staff.classList.add("error");
+  },
+});
 
 form.addEventListener("submit", async (submit) => {
   submit.preventDefault();
-  const body = new FormData(form); // the text and the CSRF token
-  const text = String(body.get("text") || "").trim();
+  const input = form.elements.text;
+  const text = input.value.trim();
   if (!text) return;
-  form.elements.text.value = "";
-  if (socket && socket.readyState === WebSocket.OPEN) {
-    socket.send(JSON.stringify({ text }));
-    return;
+  input.value = "";
+  try {
+    await room.publish({ text }); // it comes back to this page as a message, like to the others
+  } catch (error) {
+    showNotice(`Not sent (${error.code}): ${error.message}`);
+    input.value ||= text;
   }
-  // No socket right now: say it over HTTP; the view publishes it to everyone.
-  const response = await fetch(form.action, { method: "POST", headers: { Accept: "application/json" }, body })
-    .catch(() => null);
-  if (response && response.ok) show(await response.json());
 });
 
 JSON.parse(document.getElementById("history").textContent).forEach(show);
-connect();
+// For the browser console (and the browser tests): window.chat.client.transport, ...
+window.chat = { client, room };

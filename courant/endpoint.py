@@ -1,0 +1,263 @@
+"""The topics endpoint: the consumer behind ``COURANT["ENDPOINT"]`` that speaks the topics
+protocol (docs/protocol.md) on every transport, so that most apps need no consumer of
+their own: topic classes (:mod:`courant.topics`) and RPC methods (:mod:`courant.rpc`)
+decide what each client may do.
+
+Ops of one connection are handled in the order they arrive, one at a time, like every
+consumer's handlers. Topic messages skip the consumer entirely: the hub writes each
+message's protocol frame, encoded once per process, straight to every subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+from asgiref.sync import iscoroutinefunction
+
+from . import protocol
+from ._sync import executor_for_connection, run_sync
+from .closecodes import CloseCode
+from .conf import get_settings
+from .consumer import Consumer
+from .exceptions import EncodeError, EngineError, Reject
+from .history import Position
+from .hub import Hub
+from .message import Message
+from .protocol import OpId, ProtocolError
+from .publishing import apublish, publish
+from .rpc import methods
+from .topics import Topic, registry
+
+logger = logging.getLogger("courant.endpoint")
+
+T = TypeVar("T")
+
+#: The reserved topic on which :func:`recheck` reaches every process.
+RECHECK_TOPIC = protocol.RESERVED_PREFIX + "recheck"
+
+
+async def arecheck(topic: str) -> None:
+    """Check again, on every process, who may stay subscribed to ``topic``: each client of
+    the topics endpoint whose user its topic class no longer lets subscribe is
+    unsubscribed, and told so with an ``unsubscribed`` frame (reason ``"forbidden"``).
+    Call it after changing what ``can_subscribe`` depends on (a membership removed)."""
+    await apublish(RECHECK_TOPIC, topic)
+
+
+def recheck(topic: str) -> None:
+    """Sync twin of :func:`arecheck`, for views, signals and tasks."""
+    publish(RECHECK_TOPIC, topic)
+
+
+class _Rechecker:
+    """One per hub: subscribed to :data:`RECHECK_TOPIC` while the process serves the
+    topics endpoint, it has the named topic's local subscribers check again."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.consumers: weakref.WeakSet[TopicsConsumer] = weakref.WeakSet()
+        self._joined = False
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def enlist(self, consumer: TopicsConsumer) -> None:
+        self.consumers.add(consumer)
+        if not self._joined:
+            self._joined = True
+            try:
+                await self.hub.join(RECHECK_TOPIC, self)
+            except EngineError as exc:
+                self._joined = False
+                logger.warning("courant.recheck() will not reach this process: %s", exc)
+
+    def deliver(self, message: Message) -> None:
+        topic = message.data
+        for consumer in list(self.consumers):
+            if isinstance(topic, str) and topic in consumer.connection.topics:
+                task = asyncio.get_running_loop().create_task(consumer._recheck(topic))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+
+    def gap(self, topic: str, position: Position) -> None:
+        """Rechecks lost with the engine's link are lost: nothing to catch up."""
+
+
+_recheckers: weakref.WeakKeyDictionary[Hub, _Rechecker] = weakref.WeakKeyDictionary()
+
+
+class TopicsConsumer(Consumer):
+    """Serves the topics protocol. Mounted by Courant at ``COURANT["ENDPOINT"]``; route it
+    yourself (``path("live/", TopicsConsumer.as_asgi())``) to serve it elsewhere too."""
+
+    _budget: protocol.ErrorBudget | None = None
+
+    async def connect(self) -> None:
+        asked = self._asked_version()
+        if asked is not None and asked != str(protocol.VERSION):
+            # Accepted first, so that the client sees why (a refusal carries no code).
+            self.accept()
+            self.close(CloseCode.UNSUPPORTED_PROTOCOL, f"protocol {asked} is not supported")
+            return
+        self.connection.wrap_messages = True
+        self.connection.on_gap = self._gap
+        self.accept()
+        self.send(protocol.hello(self.transport))
+        hub = self.connection.hub
+        rechecker = _recheckers.get(hub)
+        if rechecker is None:
+            rechecker = _recheckers[hub] = _Rechecker(hub)
+        await rechecker.enlist(self)
+        # An SSE stream that reconnected says where it was: pick up from there.
+        for topic, position in list(self.resume.items())[: get_settings().max_subscriptions]:
+            await self._subscribe(protocol.Subscribe(None, topic, position))
+
+    def _asked_version(self) -> str | None:
+        asked = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("protocol")
+        return asked[-1] if asked else None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        op = protocol.parse(text_data if text_data is not None else bytes_data, self._max_size)
+        if isinstance(op, ProtocolError):
+            self._refuse(op.id, op.code, op.message)
+        elif isinstance(op, protocol.Publish):
+            await self._publish(op)
+        elif isinstance(op, protocol.Subscribe):
+            await self._subscribe(op)
+        elif isinstance(op, protocol.Unsubscribe):
+            await self.aleave(op.topic)
+            self.send(protocol.reply(op.id, None))
+        elif isinstance(op, protocol.Call):
+            await self._call(op)
+        else:
+            self.send(protocol.reply(op.id, "pong"))
+
+    @functools.cached_property
+    def _max_size(self) -> int:
+        return get_settings().max_frame_size
+
+    # -- the ops ------------------------------------------------------------------------
+
+    async def _subscribe(self, op: protocol.Subscribe) -> None:
+        topic = op.topic
+        if topic in self.connection.topics:
+            # Already subscribed: its messages are flowing; nothing to replay.
+            position = self.connection.hub.position(topic)
+            self.send(protocol.subscribed(op.id, topic, position, False))
+            return
+        if len(self.connection.topics) >= get_settings().max_subscriptions:
+            limit = get_settings().max_subscriptions
+            self._refuse(
+                op.id, protocol.TOO_MANY_SUBSCRIPTIONS, f"at most {limit} topics per connection"
+            )
+            return
+        found = await self._allowed(op.id, topic, "subscribe")
+        if found is None:
+            return
+        try:
+            recovery = await self.ajoin(topic, op.since)
+        except EngineError as exc:
+            logger.warning("Subscribing to %r failed: %s", topic, exc)
+            self._refuse(op.id, protocol.UNAVAILABLE, "the server cannot subscribe now; retry")
+            return
+        if topic in self.connection.topics:
+            self.send(protocol.subscribed(op.id, topic, recovery.position, recovery.recovered))
+
+    async def _publish(self, op: protocol.Publish) -> None:
+        found = await self._allowed(op.id, op.topic, "publish")
+        if found is None:
+            return
+        try:
+            data = await self._run(found.clean, self.user, op.data, **found.fields)
+        except Reject as reject:
+            self._refuse(op.id, reject.code, reject.message)
+            return
+        except Exception:
+            logger.exception("%s.clean() raised", type(found).__qualname__)
+            self._refuse(op.id, protocol.INTERNAL, "internal error")
+            return
+        try:
+            message = await apublish(op.topic, data)
+        except EncodeError as exc:
+            self._refuse(op.id, protocol.INVALID_FIELD, str(exc))
+            return
+        except EngineError as exc:
+            logger.warning("Publishing to %r failed: %s", op.topic, exc)
+            self._refuse(op.id, protocol.UNAVAILABLE, "the server cannot publish now; retry")
+            return
+        self.send(protocol.reply(op.id, {"epoch": message.epoch, "offset": message.offset}))
+
+    async def _call(self, op: protocol.Call) -> None:
+        function = methods.get(op.method)
+        if function is None:
+            self._refuse(op.id, protocol.UNKNOWN_METHOD, f"no method {op.method!r}")
+            return
+        try:
+            result = await self._run(function, self.user, op.params)
+            frame = protocol.reply(op.id, result)
+        except Reject as reject:
+            self._refuse(op.id, reject.code, reject.message)
+        except Exception:
+            logger.exception("RPC method %r raised, or returned what JSON cannot encode", op.method)
+            self._refuse(op.id, protocol.INTERNAL, "internal error")
+        else:
+            self.send(frame)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _allowed(self, op_id: OpId | None, topic: str, action: str) -> Topic | None:
+        """The topic's class if this user may ``action`` it; else refuse and return None."""
+        found = None if topic.startswith(protocol.RESERVED_PREFIX) else registry.match(topic)
+        if found is None:
+            self._refuse(op_id, protocol.UNKNOWN_TOPIC, f"no topic class covers {topic!r}")
+            return None
+        check = found.can_subscribe if action == "subscribe" else found.can_publish
+        try:
+            allowed = await self._run(check, self.user, **found.fields)
+        except Exception:
+            logger.exception("%s.can_%s() raised", type(found).__qualname__, action)
+            self._refuse(op_id, protocol.INTERNAL, "internal error")
+            return None
+        if not allowed:
+            self._refuse(op_id, protocol.FORBIDDEN, f"not allowed to {action} to {topic!r}")
+            return None
+        return found
+
+    async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call user code: awaited if async, else in this connection's worker thread."""
+        if iscoroutinefunction(function):
+            result: T = await function(*args, **kwargs)
+            return result
+        if self._executor is None:
+            self._executor = executor_for_connection()
+        return await run_sync(self._executor, functools.partial(function, *args, **kwargs))
+
+    def _refuse(self, op_id: OpId | None, code: str, message: str) -> None:
+        self.send(protocol.error(op_id, code, message))
+        if self._budget is None:
+            self._budget = protocol.ErrorBudget()
+        if self._budget.spend(asyncio.get_running_loop().time()):
+            logger.info("Closing a topics connection: too many protocol errors")
+            self.close(CloseCode.PROTOCOL_ERROR, "too many protocol errors")
+
+    def _gap(self, topic: str, position: Position) -> None:
+        self.send(protocol.gap(topic, position))
+
+    async def _recheck(self, topic: str) -> None:
+        found = registry.match(topic)
+        allowed = False
+        if found is not None:
+            try:
+                allowed = bool(await self._run(found.can_subscribe, self.user, **found.fields))
+            except Exception:
+                logger.exception("%s.can_subscribe() raised", type(found).__qualname__)
+        if not allowed and topic in self.connection.topics:
+            await self.aleave(topic)
+            self.send(protocol.unsubscribed(topic, "forbidden"))
+
+
+__all__ = ["RECHECK_TOPIC", "TopicsConsumer", "arecheck", "recheck"]

@@ -1,0 +1,165 @@
+// Type declarations of courant.js, the browser client of Courant's topics protocol.
+// See docs/client.md.
+
+/** The major version of the topics protocol this client speaks. */
+export declare const VERSION: 1;
+
+export type TransportName = "websocket" | "sse" | "longpoll";
+export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
+
+/** Where a client is in a topic: the epoch (one life of its history) and the offset of
+ * the last message received. */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+export interface BackoffOptions {
+  /** The first reconnection delay's upper bound, in ms (default 500). */
+  min: number;
+  /** The largest reconnection delay, in ms (default 20000). */
+  max: number;
+}
+
+export interface ClientOptions {
+  /** The transports to try, in order (default ["websocket", "sse", "longpoll"]). */
+  transports?: TransportName[];
+  /** Exponential backoff with full jitter between reconnection attempts. */
+  backoff?: Partial<BackoffOptions>;
+  /** Ms for a transport to open before the next one is tried (default 10000). */
+  connectTimeout?: number;
+  /** Ms for a call or publish to be answered, time in the queue included (default 10000). */
+  timeout?: number;
+  /** How many calls and publishes may wait for a connection (default 100). */
+  maxQueue?: number;
+  /** Ms a long-poll request may take before it counts as failed (default 40000). */
+  pollTimeout?: number;
+  /** Extra query parameters sent with every request. */
+  params?: Record<string, string>;
+}
+
+export interface RequestOptions {
+  /** Overrides the client's `timeout` for this op. */
+  timeout?: number;
+}
+
+/** Error codes of docs/protocol.md, the client's own, or any code a server method chose. */
+export type ErrorCode =
+  | "invalid_json"
+  | "invalid_frame"
+  | "unknown_op"
+  | "invalid_field"
+  | "too_big"
+  | "invalid_topic"
+  | "unknown_topic"
+  | "forbidden"
+  | "too_many_subscriptions"
+  | "rejected"
+  | "unknown_method"
+  | "unavailable"
+  | "internal"
+  | "timeout"
+  | "disconnected"
+  | "queue_full"
+  | "closed"
+  | "unsupported_protocol"
+  | (string & {});
+
+export declare class CourantError extends Error {
+  constructor(code: ErrorCode, message?: string);
+  readonly name: "CourantError";
+  readonly code: ErrorCode;
+}
+
+export interface MessageMeta {
+  topic: string;
+  epoch: string;
+  offset: number;
+}
+
+export interface SubscribedInfo extends MessageMeta {
+  /** True when every message missed since the last position was delivered. */
+  recovered: boolean;
+}
+
+export interface GapInfo extends MessageMeta {
+  /** "unrecovered": the server could not replay what was missed while disconnected;
+   * "gap": the server lost messages of this topic. Messages that follow come after
+   * `epoch`/`offset`: reload what you show from this topic. */
+  reason: "unrecovered" | "gap";
+}
+
+export interface SubscriptionHandlers<T = unknown> {
+  /** A message of the topic: `data` is what was published (a Uint8Array for bytes). */
+  onMessage?(this: Subscription<T>, data: T, meta: MessageMeta): void;
+  /** The server confirmed the subscription (again after each reconnection). */
+  onSubscribed?(this: Subscription<T>, info: SubscribedInfo): void;
+  /** Messages were missed and cannot be delivered. */
+  onGap?(this: Subscription<T>, info: GapInfo): void;
+  /** The subscription was refused (for example `forbidden`); it has ended, except on
+   * `unavailable`, when it is tried again. */
+  onError?(this: Subscription<T>, error: CourantError): void;
+  /** The server ended the subscription (reason `"forbidden"`: the permission was revoked). */
+  onUnsubscribed?(this: Subscription<T>, reason: string): void;
+  /** Start from this position: the messages after it are delivered first. */
+  since?: Position;
+}
+
+export declare class Subscription<T = unknown> {
+  readonly client: Client;
+  readonly topic: string;
+  /** The position of the last message received, or null. */
+  readonly position: Position | null;
+  /** Whether the server has confirmed this subscription on the current connection. */
+  readonly subscribed: boolean;
+  /** Publish to this topic: resolves with the message's position. */
+  publish(data: unknown, options?: RequestOptions): Promise<Position>;
+  /** Stop receiving this topic's messages. */
+  unsubscribe(): void;
+}
+
+export interface ClientEvents {
+  state: (state: ClientState, previous: ClientState) => void;
+  /** The client gave up for good (an unknown protocol version): state is "closed". */
+  error: (error: CourantError) => void;
+}
+
+export declare class Client {
+  constructor(url?: string, options?: ClientOptions);
+  /** The endpoint's URL, with the query parameters every request carries. */
+  readonly url: URL;
+  readonly options: Required<Omit<ClientOptions, "backoff">> & { backoff: BackoffOptions };
+  readonly state: ClientState;
+  /** The transport in use, or last used; null before the first one opened. */
+  readonly transport: TransportName | null;
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
+  off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
+  /** Follow `topic`; throws if this client already follows it. */
+  subscribe<T = unknown>(topic: string, handlers?: SubscriptionHandlers<T>): Subscription<T>;
+  /** Publish `data` (any JSON value) to `topic`: resolves with the message's position. */
+  publish(topic: string, data: unknown, options?: RequestOptions): Promise<Position>;
+  /** Call the server's RPC method: resolves with its result, rejects with a CourantError. */
+  call<R = unknown>(method: string, params?: unknown, options?: RequestOptions): Promise<R>;
+  /** Close for good: calls and publishes still waiting reject with code "closed". */
+  close(): void;
+}
+
+/** Returns a Client at once; it connects, and reconnects, in the background. */
+export declare function connect(url?: string, options?: ClientOptions): Client;
+
+/** The reconnection delay for attempt `attempt` (0 first): a random time between 0 and
+ * min(max, min × 2^attempt) ms. */
+export declare function backoffDelay(
+  attempt: number,
+  backoff: BackoffOptions,
+  random?: () => number,
+): number;
+
+export interface ServerSentEvent {
+  type: string;
+  data: string;
+  id: string;
+}
+
+/** Parse Server-Sent Events text (a long-poll answer) into its complete events. */
+export declare function parseEvents(text: string): ServerSentEvent[];

@@ -1,0 +1,65 @@
+"""The chat's topic classes and RPC methods, for pages that use ``courant.js``.
+
+Courant imports this module at start-up (each installed app's ``topics`` module). The
+room page subscribes to ``chat:<room>`` over the topics endpoint and publishes what its
+user says there; ``ChatRoom.clean()`` stores the message with the ORM and publishes the
+same event as the WebSocket consumer (``ChatMessage.as_event()``), so pages of both kinds
+can share a room.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Max
+
+import courant
+
+from .messages import MAX_TEXT
+from .models import ChatMessage
+
+
+class ChatRoom(courant.Topic):
+    """``chat:<room>``: logged-in users read and talk; messages are stored."""
+
+    pattern = "chat:{room}"
+    # How much history: COURANT["HISTORY"]["chat:*"] in settings, shared with the
+    # consumer's pages (a `history` here would win over it).
+
+    def can_subscribe(self, user: Any, room: str) -> bool:
+        return bool(user.is_authenticated)
+
+    def can_publish(self, user: Any, room: str) -> bool:
+        return bool(user.is_authenticated)
+
+    def clean(self, user: Any, data: Any, room: str) -> dict[str, Any]:
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise courant.Reject("empty message")
+        # A plain def: Courant runs it in a worker thread, so it may use the ORM.
+        message = ChatMessage.objects.create(room=room, author=user, text=text.strip()[:MAX_TEXT])
+        return message.as_event()
+
+
+class StaffTopic(courant.Topic):
+    """``admin:<name>``: for staff only. The room page subscribes to
+    ``admin:announcements`` to show what a refused subscription looks like."""
+
+    pattern = "admin:{name}"
+
+    def can_subscribe(self, user: Any, name: str) -> bool:
+        return bool(user.is_staff)
+
+    def can_publish(self, user: Any, name: str) -> bool:
+        return bool(user.is_staff)
+
+
+@courant.method("chat.rooms")
+def rooms(user: Any, params: Any) -> list[dict[str, Any]]:
+    """The rooms that have messages, the latest first: ``client.call("chat.rooms")``."""
+    if not user.is_authenticated:
+        raise courant.Reject("log in first", code="forbidden")
+    counted = ChatMessage.objects.values("room").annotate(messages=Count("id"), last=Max("created"))
+    return [
+        {"room": row["room"], "messages": row["messages"]} for row in counted.order_by("-last")[:20]
+    ]

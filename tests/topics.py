@@ -1,0 +1,78 @@
+"""Topic classes and RPC methods that exist only for tests (imported at start-up, as every
+installed app's ``topics`` module is)."""
+
+from typing import Any
+
+import courant
+
+
+class OpenTopic(courant.Topic):
+    pattern = "open:{name}"
+    history = courant.History(size=5, ttl=None)
+
+    def can_subscribe(self, user: Any, name: str) -> bool:
+        return True
+
+    def can_publish(self, user: Any, name: str) -> bool:
+        return True
+
+
+class MembersTopic(courant.Topic):
+    """Sync checks that use the ORM: members of the Django group named in the topic."""
+
+    pattern = "members:{group}"
+
+    def can_subscribe(self, user: Any, group: str) -> bool:
+        return bool(user.is_authenticated and user.groups.filter(name=group).exists())
+
+    def can_publish(self, user: Any, group: str) -> bool:
+        return self.can_subscribe(user, group)
+
+
+class StampedTopic(courant.Topic):
+    """Async checks, and a clean() that stamps the sender and refuses empty messages."""
+
+    pattern = "stamped:{room}:chat"
+
+    async def can_subscribe(self, user: Any, room: str) -> bool:
+        return True
+
+    async def can_publish(self, user: Any, room: str) -> bool:
+        return bool(user.is_authenticated)
+
+    def clean(self, user: Any, data: Any, room: str) -> Any:
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise courant.Reject("a message needs some text")
+        return {"text": text[:10], "user": user.get_username(), "room": room}
+
+
+class ClosedTopic(courant.Topic):
+    """No checks defined: nobody may subscribe or publish."""
+
+    pattern = "closed:{name}"
+
+
+@courant.method("math.add")
+def add(user: Any, params: Any) -> Any:
+    return params["a"] + params["b"]
+
+
+@courant.method("whoami")
+async def whoami(user: Any, params: Any) -> str:
+    return str(user.get_username())
+
+
+@courant.method("fail.reject")
+def reject(user: Any, params: Any) -> None:
+    raise courant.Reject("no such room", code="not_found")
+
+
+@courant.method("fail.crash")
+def crash(user: Any, params: Any) -> None:
+    raise RuntimeError("secret detail")
+
+
+@courant.method("fail.unencodable")
+def unencodable(user: Any, params: Any) -> object:
+    return object()
