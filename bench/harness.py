@@ -22,7 +22,12 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+#: The project's Python: the checkout's .venv, or, in a checkout without one (a git
+#: worktree, say), the Python running the harness. Courant's servers import the
+#: checkout's own courant/ either way (servers.courant_env).
 MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
+if not MAIN_PYTHON.exists():
+    MAIN_PYTHON = Path(sys.executable)
 PEERS_VENV = BENCH / ".venv-peers"
 PEERS_PYTHON = PEERS_VENV / "bin" / "python"
 PEERS_REQUIREMENTS = BENCH / "requirements-peers.txt"

@@ -43,6 +43,10 @@ receive time minus the send time on CLOCK_MONOTONIC, which every process shares.
 
 The client is picows (compiled) when it is installed, else websockets. Neither asks for
 compression, so no server compresses.
+
+With ``"protocol": "topics"`` the process speaks Courant's topics protocol (JSON frames
+on ``/courant/``) for the ``presence`` scenario instead, with other commands: see
+:class:`PresenceLoad`.
 """
 
 from __future__ import annotations
@@ -554,6 +558,401 @@ class LoadGenerator:
         await self.close_all()
 
 
+# -- presence (Courant's topics protocol) ------------------------------------------------
+
+#: How a Courant server starts the frames this process tells apart while it is measured:
+#: compact JSON (orjson), ``type`` first. Anything else is parsed, outside the window.
+SUBSCRIBED = b'{"type":"subscribed",'
+REPLY = b'{"type":"reply",'
+STATE = b'{"type":"presence",'
+NOT_YET = 1 << 62  # a watcher's frame count never reaches it: no round is being awaited
+
+
+class Churner:
+    """One churn client: it connects, subscribes with presence, stays, and leaves."""
+
+    __slots__ = ("closed", "joined_ns", "sent_ns", "state_bytes", "subscribed")
+
+    def __init__(self, subscribed: asyncio.Future[None]) -> None:
+        self.subscribed = subscribed
+        self.sent_ns = 0  # when it sent its subscribe
+        self.joined_ns = 0  # when its `subscribed` came
+        self.state_bytes = 0  # the `presence` frame it received (the whole state)
+        self.closed = False
+
+
+class PresenceLoad:
+    """Presence churn over Courant's topics endpoint, for the ``presence`` scenario.
+
+    Commands (one JSON line each, as for :class:`LoadGenerator`):
+
+        {"cmd": "watch", "urls": [url, ...], "subscribe": FRAME}
+            opens these watchers; each sends FRAME (a subscribe with presence) and is
+            ready once the whole presence arrived
+            -> {"event": "watching", "connected", "failed", "error", "seconds"}
+        {"cmd": "settle", "members": n, "timeout": s}
+            -> {"event": "settled", "complete", "min", "max"} once every watcher counts n
+               members (its `presence` frame, plus the joins, less the leaves since)
+        {"cmd": "probe", "url": url, "subscribe": FRAME}
+            one more client subscribes (FRAME asks no presence), keeps the whole presence
+            it receives, and leaves
+            -> {"event": "probed", "bytes", "members", "error"}
+        {"cmd": "measure", "round": k}
+            from now on the watchers only keep what they receive (arrival time, bytes)
+            -> {"event": "measuring", "round": k}
+        {"cmd": "churn", "round": k, "start_ns": t, "plan": [[offset_s, url], ...],
+         "hold": h, "subscribe": FRAME}
+            churn client i connects at t + offset_i (CLOCK_MONOTONIC), sends FRAME (a
+            subscribe with presence), waits for `subscribed`, and disconnects h seconds
+            after it started
+            -> {"event": "churned", "round": k, "joined", "left", "failed", ...}
+        {"cmd": "await_diffs", "round": k, "expect": n, "timeout": s}
+            -> {"event": "diffs_done", "round": k, "complete", "last_ns"} once every
+               watcher has n frames, or nothing came for 2 s, or s seconds passed
+        {"cmd": "report"}  -> {"event": "report", ...}: what each watcher received
+        {"cmd": "quit"}
+
+    While measured, the receive path of a watcher only counts and keeps (watcher, time,
+    frame), and that of a churn client compares a few bytes: the JSON is parsed for the
+    report, after the window.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.gate = asyncio.Semaphore(config["concurrency"])
+        self.connect_timeout: float = config["connect_timeout"]
+        self.client, self.connector = choose_client(config["client"])
+        self.tally = Tally()  # counts the watchers that the server dropped
+        self.churn_tally = Tally()  # churn clients: each leaves on purpose
+        self.churn_tally.closing = True
+        self.connections: list[Connection] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        # The watchers, by number.
+        self.ready: list[asyncio.Future[None]] = []
+        self.members: list[int] = []
+        # The measured round.
+        self.round = 0
+        self.measuring = False
+        self.counts: list[int] = []
+        self.frames: list[tuple[int, int, bytes]] = []
+        self.expect = NOT_YET
+        self.complete = 0
+        self.all_done = asyncio.Event()
+        self.churners: list[Churner] = []
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def watcher_frame(self, index: int, data: bytes, now: int) -> None:
+        if self.measuring:
+            self.frames.append((index, now, data))
+            count = self.counts[index] = self.counts[index] + 1
+            if count == self.expect:
+                self.complete += 1
+                if self.complete == len(self.counts):
+                    self.all_done.set()
+            return
+        try:
+            frame = json.loads(data)
+        except ValueError:
+            return
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if kind == "presence_diff":
+            self.members[index] += len(frame.get("joins") or ()) - len(frame.get("leaves") or ())
+        elif kind == "presence":
+            self.members[index] = len(frame["members"])
+            settle(self.ready[index])
+        elif kind == "reply" and not frame.get("ok"):
+            settle(self.ready[index], f"the subscribe was refused: {frame.get('error')}")
+
+    def churner_frame(self, index: int, data: bytes, now: int) -> None:
+        churner = self.churners[index]
+        if churner.joined_ns:
+            if not churner.state_bytes and data.startswith(STATE):
+                churner.state_bytes = len(data)
+        elif data.startswith(SUBSCRIBED):
+            churner.joined_ns = now
+            settle(churner.subscribed)
+        elif data.startswith(REPLY):
+            settle(churner.subscribed, f"the subscribe was refused: {data[:300]!r}")
+
+    # -- the watchers ---------------------------------------------------------------------
+
+    async def watch(self, urls: list[str], subscribe: bytes) -> None:
+        started = time.monotonic()
+        errors: list[str] = []
+        loop = asyncio.get_running_loop()
+        first = len(self.ready)
+        for _ in urls:
+            self.ready.append(loop.create_future())
+            self.members.append(0)
+            self.counts.append(0)
+
+        async def one(index: int, url: str) -> None:
+            async with self.gate:
+                try:
+                    connection = await self.connector(
+                        url, origin_of(url), index, self.watcher_frame, self.tally,
+                        self.connect_timeout,
+                    )  # fmt: skip
+                    self.connections.append(connection)
+                    await connection.send(subscribe)
+                    await asyncio.wait_for(asyncio.shield(self.ready[index]), self.connect_timeout)
+                except Exception as exc:
+                    errors.append(f"{url}: {type(exc).__name__}: {exc}")
+
+        pairs = [(first + number, url) for number, url in enumerate(urls)]
+        if pairs:
+            await one(*pairs[0])  # a server that refuses fails in seconds
+        if not errors:
+            await asyncio.gather(*(one(index, url) for index, url in pairs[1:]))
+        connected = sum(succeeded(future) for future in self.ready[first:])
+        emit(
+            "watching",
+            connected=connected,
+            failed=len(urls) - connected,
+            error=errors[0] if errors else None,
+            seconds=round(time.monotonic() - started, 4),
+        )
+
+    async def settle_members(self, members: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(count == members for count in self.members):
+                break
+            await asyncio.sleep(0.1)
+        emit(
+            "settled",
+            complete=all(count == members for count in self.members),
+            min=min(self.members, default=0),
+            max=max(self.members, default=0),
+        )
+
+    async def probe(self, url: str, subscribe: bytes) -> None:
+        """One client subscribes without presence and keeps the whole presence it gets."""
+        got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+        def frame(index: int, data: bytes, now: int) -> None:
+            if not got.done() and (data.startswith((STATE, REPLY))):
+                got.set_result(data)
+
+        error = None
+        data = b""
+        try:
+            connection = await self.connector(
+                url, origin_of(url), 0, frame, self.churn_tally, self.connect_timeout
+            )
+            await connection.send(subscribe)
+            data = await asyncio.wait_for(got, self.connect_timeout)
+            await connection.close()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        members = None
+        if data.startswith(STATE):
+            members = len(json.loads(data)["members"])
+        elif data:
+            error = data[:300].decode(errors="replace")
+        emit("probed", bytes=len(data) if members is not None else None, members=members,
+             error=error)  # fmt: skip
+
+    # -- the measured round ---------------------------------------------------------------
+
+    def measure(self, number: int) -> None:
+        self.round, self.measuring = number, True
+        self.counts = [0] * len(self.counts)
+        self.frames, self.complete, self.expect = [], 0, NOT_YET
+        self.all_done = asyncio.Event()
+        self.churners = []
+        if not self.counts:
+            self.all_done.set()
+
+    async def churn(
+        self, number: int, start_ns: int, plan: list[tuple[float, str]], hold: float,
+        subscribe: bytes,
+    ) -> None:  # fmt: skip
+        loop = asyncio.get_running_loop()
+        errors: list[str] = []
+        lags: list[int] = []
+        left = 0
+
+        async def one(offset: float, url: str) -> None:
+            nonlocal left
+            index = len(self.churners)
+            churner = Churner(loop.create_future())
+            self.churners.append(churner)
+            due = start_ns + int(offset * 1e9)
+            await asyncio.sleep(max(due - time.monotonic_ns(), 0) / 1e9)
+            lags.append(time.monotonic_ns() - due)
+            connection = None
+            try:
+                connection = await self.connector(
+                    url, origin_of(url), index, self.churner_frame, self.churn_tally,
+                    self.connect_timeout,
+                )  # fmt: skip
+                churner.sent_ns = time.monotonic_ns()
+                await connection.send(subscribe)
+                await asyncio.wait_for(asyncio.shield(churner.subscribed), self.connect_timeout)
+                await asyncio.sleep(max(due + int(hold * 1e9) - time.monotonic_ns(), 0) / 1e9)
+            except Exception as exc:
+                errors.append(f"{url}: {type(exc).__name__}: {exc}")
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), 5)
+                    churner.closed = True
+                    left += churner.joined_ns > 0
+
+        started = time.monotonic_ns()
+        await asyncio.gather(*(one(offset, url) for offset, url in plan))
+        joined = [c for c in self.churners if c.joined_ns]
+        emit(
+            "churned",
+            round=number,
+            planned=len(plan),
+            joined=len(joined),
+            left=left,
+            failed=len(plan) - len(joined),
+            error=errors[0] if errors else None,
+            seconds=round((time.monotonic_ns() - started) / 1e9, 4),
+            max_lag_ms=round(max(lags, default=0) / 1e6, 3),
+            subscribed_us=[(c.joined_ns - c.sent_ns) // 1000 for c in joined],
+            state_bytes=[c.state_bytes for c in joined if c.state_bytes],
+        )
+
+    async def await_diffs(self, number: int, expect: int, timeout: float) -> None:
+        self.expect = expect
+        self.complete = sum(count >= expect for count in self.counts)
+        if self.complete == len(self.counts):
+            self.all_done.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.all_done.is_set():
+            try:
+                await asyncio.wait_for(self.all_done.wait(), 0.5)
+            except TimeoutError:
+                last = self.frames[-1][1] if self.frames else 0
+                if time.monotonic_ns() - last > 2e9:
+                    break  # nothing came for 2 s: what is missing was lost, not late
+        emit(
+            "diffs_done",
+            round=number,
+            complete=self.all_done.is_set(),
+            last_ns=self.frames[-1][1] if self.frames else None,
+        )
+
+    def report(self) -> dict[str, Any]:
+        """Every watcher's diffs, parsed: which members joined and left, how many frames,
+        how large, and when each change reached this process's first and last watcher."""
+        watchers = len(self.counts)
+        joins: list[set[str]] = [set() for _ in range(watchers)]
+        leaves: list[set[str]] = [set() for _ in range(watchers)]
+        reach: dict[str, list[int]] = {}  # "+key" / "-key" -> [first, last] arrival
+        join_bytes: dict[int, int] = {}
+        leave_bytes: dict[int, int] = {}
+        duplicates = bundled = other = updates = diff_bytes = 0
+        for index, now, data in self.frames:
+            try:
+                frame = json.loads(data)
+            except ValueError:
+                frame = None
+            if not isinstance(frame, dict) or frame.get("type") != "presence_diff":
+                other += 1
+                continue
+            diff_bytes += len(data)
+            joined, gone = frame.get("joins") or {}, frame.get("leaves") or {}
+            updates += len(frame.get("updates") or ())
+            if len(joined) + len(gone) + len(frame.get("updates") or ()) != 1:
+                bundled += 1  # more than one change in one frame
+            elif joined:
+                join_bytes[len(data)] = join_bytes.get(len(data), 0) + 1
+            elif gone:
+                leave_bytes[len(data)] = leave_bytes.get(len(data), 0) + 1
+            for sign, keys, seen in (("+", joined, joins[index]), ("-", gone, leaves[index])):
+                for key in keys:
+                    if key in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(key)
+                    span = reach.get(sign + key)
+                    if span is None:
+                        reach[sign + key] = [now, now]
+                    else:
+                        span[0], span[1] = min(span[0], now), max(span[1], now)
+        return {
+            "round": self.round,
+            "watchers": watchers,
+            "frames": len(self.frames),
+            "diff_bytes": diff_bytes,
+            "min_frames": min(self.counts, default=0),
+            "max_frames": max(self.counts, default=0),
+            "joins": [len(seen) for seen in joins],
+            "leaves": [len(seen) for seen in leaves],
+            "reach": reach,
+            "join_bytes": join_bytes,
+            "leave_bytes": leave_bytes,
+            "duplicates": duplicates,
+            "bundled": bundled,
+            "updates": updates,
+            "other": other,
+            "disconnected": self.tally.disconnected,
+        }
+
+    # -- commands -------------------------------------------------------------------------
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def serve(self, commands: asyncio.StreamReader) -> None:
+        while True:
+            line = await commands.readline()
+            if not line:
+                break  # run.py is gone
+            message = json.loads(line)
+            command = message["cmd"]
+            if command == "watch":
+                self.spawn(self.watch(message["urls"], message["subscribe"].encode()))
+            elif command == "settle":
+                self.spawn(self.settle_members(int(message["members"]), message["timeout"]))
+            elif command == "probe":
+                self.spawn(self.probe(message["url"], message["subscribe"].encode()))
+            elif command == "measure":
+                self.measure(int(message["round"]))
+                emit("measuring", round=self.round)
+            elif command == "churn":
+                plan = [(float(offset), url) for offset, url in message["plan"]]
+                self.spawn(
+                    self.churn(
+                        int(message["round"]),
+                        int(message["start_ns"]),
+                        plan,
+                        float(message["hold"]),
+                        message["subscribe"].encode(),
+                    )
+                )
+            elif command == "await_diffs":
+                self.spawn(
+                    self.await_diffs(
+                        int(message["round"]), int(message["expect"]), message["timeout"]
+                    )
+                )
+            elif command == "report":
+                emit("report", **self.report())
+            elif command == "quit":
+                break
+        for task in list(self.tasks):
+            task.cancel()
+        self.tally.closing = True
+        closing = [asyncio.ensure_future(conn.close()) for conn in self.connections]
+        if closing:
+            await asyncio.wait(closing, timeout=5)
+
+
+def succeeded(future: asyncio.Future[None]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
+def origin_of(url: str) -> str:
+    return f"http://{urlsplit(url).netloc}"
+
+
 async def run(lifetime: float) -> None:
     loop = asyncio.get_running_loop()
     # Whatever happens, this process ends by itself within its lifetime.
@@ -561,9 +960,13 @@ async def run(lifetime: float) -> None:
     commands = asyncio.StreamReader(limit=1 << 24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
     config = json.loads(await commands.readline())
-    if config["size"] < HEADER:
-        raise SystemExit(f"frames must be at least {HEADER} bytes")
-    generator = LoadGenerator(config)
+    generator: LoadGenerator | PresenceLoad
+    if config["protocol"] == "topics":
+        generator = PresenceLoad(config)
+    else:
+        if config["size"] < HEADER:
+            raise SystemExit(f"frames must be at least {HEADER} bytes")
+        generator = LoadGenerator(config)
     emit("started", client=generator.client)
     await generator.serve(commands)
 

@@ -48,7 +48,10 @@ def field(row: Row, path: str) -> Any:
 
 
 def add_ratios(scenario: str, rows: Sequence[Row]) -> None:
-    """Set ``x_raw`` on every row: its figures over the ceiling's, same run, same count."""
+    """Set ``x_raw`` on every row: its figures over the ceiling's, same run, same count.
+    A scenario that the ceiling does not run (presence) has no ratios."""
+    if scenario not in RATIOS:
+        return
     key, ratios = RATIOS[scenario]
     ceiling = [r for r in rows if r["server"] == CEILING and r["status"] == "ok"]
     for row in rows:
@@ -80,6 +83,9 @@ SETTING_FIELDS = {
     "rooms",
     "members",
     "broadcasts",
+    "watchers",
+    "joins_planned",
+    "hold_s",
 }
 
 
@@ -118,8 +124,16 @@ def summarize(runs: Sequence[Sequence[Row]]) -> list[Row]:
     return summary
 
 
+#: The primary figure of each kind of row: CPU per message, handshake or presence event.
+UNITS = ("msg", "handshake", "event")
+
+
+def unit_of(row: Row) -> str:
+    return next((unit for unit in UNITS if f"server_us_per_{unit}" in row), "msg")
+
+
 def primary(row: Row) -> float | None:
-    value = row.get("server_us_per_msg", row.get("server_us_per_handshake"))
+    value = row.get(f"server_us_per_{unit_of(row)}")
     return float(value) if value is not None else None
 
 
@@ -239,7 +253,40 @@ COLUMNS: dict[str, list[Column]] = {
         Column("msg/s", 5, figure("rate", "g")),
         *MESSAGES,
     ],
+    # No "x raw": no peer has presence.
+    "presence": [
+        *SERVER,
+        Column("watchers", 8, figure("watchers", ",d")),
+        Column("joins/s", 7, figure("rate", "g")),
+        Column("events", 6, figure("events", "d")),
+        Column("lost", 5, figure("lost", "d")),
+        Column("server µs/event", 15, figure("server_us_per_event", ",.0f")),
+        Column("events/s/core", 13, lambda r: per_core(r)),
+        Column("µs/diff", 7, lambda r: per_diff(r)),
+        Column("redis µs/event", 14, figure("redis_us_per_event", ",.0f")),
+        Column("frames/event", 12, figure("frames_per_event_per_watcher", ".3f")),
+        Column("join B", 6, figure("join_frame_bytes", "d")),
+        Column("leave B", 7, figure("leave_frame_bytes", "d")),
+        Column("state B", 7, figure("state_frame_bytes", ",d")),
+        Column("fan-out p50 ms", 14, figure("fanout_ms.p50", ".2f")),
+        Column("loadgen µs/event", 16, figure("loadgen_us_per_event", ",.0f")),
+        *HEALTH[1:],
+    ],
 }
+
+
+def per_core(row: Row) -> str:
+    """The churn one core of server CPU could carry: joins and leaves a second."""
+    cpu = row.get("server_us_per_event")
+    return fmt(1e6 / cpu if cpu else None, ",.0f")
+
+
+def per_diff(row: Row) -> str:
+    """Server CPU per diff frame delivered: comparable with a fan-out's µs/msg."""
+    cpu, events, per_event = row.get("server_us_per_event"), row.get("events"), None
+    if cpu is not None and row.get("diff_frames"):
+        per_event = cpu * (events or 0) / row["diff_frames"]
+    return fmt(per_event, ".2f")
 
 
 def table(scenario: str, rows: Sequence[Row]) -> str:
@@ -285,7 +332,7 @@ def checks(scenario: str, rows: Sequence[Row]) -> list[str]:
         if r["status"] != "ok" or scenario == "saturation":
             continue  # saturation steps fail on purpose; their reasons are in the table
         name = f"{scenario}: {r['server']} ({describe_row(r)})"
-        unit = "handshake" if scenario == "idle" else "msg"
+        unit = unit_of(r)
         loadgen, server = r.get(f"loadgen_us_per_{unit}"), r.get(f"server_us_per_{unit}")
         stat = r.get(f"server_us_per_{unit}_stat")
         # Against the ceiling, which adds next to nothing to the kernel's work per frame,
@@ -321,6 +368,15 @@ def checks(scenario: str, rows: Sequence[Row]) -> list[str]:
                 f"{name}: the publisher ran up to {r['publisher_max_lag_ms']:.0f} ms behind "
                 "its schedule"
             )
+        if r.get("frames_per_event_per_watcher", 1) != 1 or r.get("bundled_frames"):
+            notes.append(
+                f"{name}: {r['frames_per_event_per_watcher']:.3f} diff frames per event per "
+                f"watcher, {r.get('bundled_frames')} frames with more than one change"
+            )
+        if r.get("churn_failed"):
+            notes.append(
+                f"{name}: {r['churn_failed']} churn clients did not join, e.g. {r['churn_error']}"
+            )
         if r.get("lost") or r.get("duplicates") or r.get("disconnected") or r.get("failed"):
             notes.append(
                 f"{name}: {r.get('lost', 0)} lost, {r.get('duplicates', 0)} duplicated, "
@@ -331,6 +387,8 @@ def checks(scenario: str, rows: Sequence[Row]) -> list[str]:
 
 
 def describe_row(row: Row) -> str:
+    if "watchers" in row:
+        return f"{row['watchers']} watchers"
     if "rooms" in row:
         return f"{row['rooms']} rooms"
     if "connections" in row:
@@ -409,11 +467,12 @@ def bar(results: dict[str, list[Row]]) -> list[dict[str, Any]]:
             text = f"Redis engine: CPU per delivery ≥ 8x lower than {channels}"
             if other:
                 add(text, row, value, CHANNELS_FACTOR, False)
-    for scenario in ("fanout", "rooms", "broadcast", "saturation"):
+    for scenario in ("fanout", "rooms", "broadcast", "saturation", "presence"):
         for server in ("courant-memory", "courant-redis", "courant-redis-2p"):
             for row in rows(scenario, server):
                 lost = row.get("lost")
-                add(f"no message lost ({scenario})", row, lost, 0, True)
+                what = "presence change" if scenario == "presence" else "message"
+                add(f"no {what} lost ({scenario})", row, lost, 0, True)
     return items
 
 

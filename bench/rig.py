@@ -145,8 +145,18 @@ class Rig:
     Use it as a context manager: leaving it stops every process it started.
     """
 
-    def __init__(self, spec: ServerSpec, settings: Settings, label: str, lifetime: float) -> None:
+    def __init__(
+        self,
+        spec: ServerSpec,
+        settings: Settings,
+        label: str,
+        lifetime: float,
+        protocol: str | None = None,
+    ) -> None:
         self.spec = spec
+        #: What the load generators speak: the server's own protocol by default, or
+        #: ``"topics"`` (Courant's topics endpoint, for the presence scenario).
+        self.protocol = protocol or spec.protocol
         self.settings = settings
         self.label = label
         self.lifetime = lifetime
@@ -163,7 +173,7 @@ class Rig:
             stack.callback(self.stop)
             self.servers.extend(self.spec.start(self.settings.context, self.label))
             config = {
-                "protocol": self.spec.protocol,
+                "protocol": self.protocol,
                 "client": self.settings.client,
                 "size": self.settings.size,
                 "concurrency": 50,

@@ -53,6 +53,7 @@ from report import (
     markdown_table,
     summarize,
     table,
+    unit_of,
 )
 from rig import Settings
 from scenarios import ALL, SCENARIOS, Fanout, Kind, describe
@@ -89,7 +90,7 @@ def measure(cell: Cell, kind: Kind, settings: Settings, explicit: bool) -> list[
     rows = [{**head, "status": "ok", **row, "elapsed_s": elapsed} for row in rows]
     for row in rows:
         if row["status"] == "ok":
-            unit = "handshake" if "server_us_per_handshake" in row else "msg"
+            unit = unit_of(row)
             figure = row.get(f"server_us_per_{unit}")
             shown = "-" if figure is None else f"{figure:.1f}"
             print(f"    {describe_row(row)}: {shown} µs/{unit} ({elapsed:.0f} s)", flush=True)
@@ -156,6 +157,12 @@ def print_results(document: dict[str, Any]) -> None:
         "\nserver µs/msg: CPU (user+sys) of all the server's processes per delivered message; "
         "x raw: that over the bare ASGI app's in the same run."
     )
+    if "presence" in document["scenarios"]:
+        print(
+            "server µs/event (presence): the same CPU per presence join or leave; frames/event: "
+            "diff frames each watcher got per event; join B, leave B: one such frame; state B: "
+            "the whole presence a new subscriber gets. No ratio: no peer has presence."
+        )
     if document["bar"]:
         print("\n== the bar (bench/README.md)")
         print(bar_table(document["bar"]))
@@ -188,14 +195,45 @@ def markdown(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def own_markers(scenario: str) -> tuple[str, str]:
+    """The markers of a section that holds one scenario's tables alone."""
+    return f"<!-- bench:results:{scenario}:begin -->", f"<!-- bench:results:{scenario}:end -->"
+
+
+def fill(text: str, begin: str, end: str, body: str) -> str:
+    before, rest = text.split(begin, 1)
+    after = rest.split(end, 1)[1]
+    return f"{before}{begin}\n\n{body}\n{end}{after}"
+
+
 def update_doc(path: Path, document: dict[str, Any]) -> None:
-    """Replace what stands between the two markers of ``path`` with this run's tables."""
+    """Replace what stands between the markers of ``path`` with this run's tables. A
+    scenario with a section of its own in the page (``<!-- bench:results:NAME:begin -->``
+    ... ``end``) goes there; the others, with the bar, between the two main markers,
+    which a run of only such scenarios leaves as they were."""
     text = path.read_text()
-    if DOC_BEGIN not in text or DOC_END not in text:
-        raise BenchError(f"{path} has no {DOC_BEGIN} ... {DOC_END} section to fill")
-    before, rest = text.split(DOC_BEGIN, 1)
-    after = rest.split(DOC_END, 1)[1]
-    path.write_text(f"{before}{DOC_BEGIN}\n\n{markdown(document)}\n{DOC_END}{after}")
+    scenarios = document["scenarios"]
+    own = [name for name in scenarios if all(m in text for m in own_markers(name))]
+    for name in own:
+        part = {
+            **document,
+            "scenarios": {name: scenarios[name]},
+            "bar": [],
+            "notes": [note for note in document["notes"] if note.startswith(f"{name}: ")],
+        }
+        text = fill(text, *own_markers(name), markdown(part))
+    rest = [name for name in scenarios if name not in own]
+    own_prefixes = tuple(f"{name}: " for name in own)
+    if rest or not own:
+        if DOC_BEGIN not in text or DOC_END not in text:
+            raise BenchError(f"{path} has no {DOC_BEGIN} ... {DOC_END} section to fill")
+        part = {
+            **document,
+            "scenarios": {name: scenarios[name] for name in rest},
+            "notes": [n for n in document["notes"] if not n.startswith(own_prefixes)],
+        }
+        text = fill(text, DOC_BEGIN, DOC_END, markdown(part))
+    path.write_text(text)
     print(f"Updated {path}")
 
 
@@ -318,7 +356,10 @@ def plan_cells(args: argparse.Namespace) -> list[Cell]:
     """Every scenario's cells: the ceiling first at each point, then the others."""
     cells = []
     for name in args.scenarios:
-        chosen = args.server_names or SCENARIOS[name].servers
+        scenario = SCENARIOS[name]
+        chosen = args.server_names or scenario.servers
+        if scenario.exclusive:
+            chosen = [server for server in chosen if server in scenario.servers]
         servers = [CEILING, *(s for s in chosen if s != CEILING)] if CEILING in chosen else chosen
         for point in args.kinds[name].points():
             for index, server in enumerate(servers):

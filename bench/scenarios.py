@@ -8,14 +8,19 @@ and a quick one (``--quick``).
 
 from __future__ import annotations
 
+import json
+import math
+import secrets
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rig import Meter, Plan, Rig, Settings, Socket
+from harness import BenchError, Unavailable
+from rig import Meter, Plan, Rig, Settings, Socket, latency_summary
 from servers import ServerSpec
+from workers import require_all, wait_all
 
 ROSTER = (
     "raw-asgi",
@@ -29,6 +34,9 @@ ROSTER = (
     "socketio",
 )
 TWO_PROCESS = ("raw-asgi", "courant-memory", "courant-redis-2p", "channels-redis-2p")
+#: Presence is Courant's: no peer (Channels, python-socketio, the bare app) has it, so
+#: the presence scenario runs on Courant's servers alone, and has no ratio to a peer.
+COURANT = ("courant-memory", "courant-redis", "courant-redis-2p")
 PUBLISHER: Plan = {0: [0]}  # socket 0 sends to room 0
 
 
@@ -390,9 +398,259 @@ class Rooms(OneCell):
         ]
 
 
+# -- presence churn ----------------------------------------------------------------------
+
+#: The example project's topic class for this scenario (example/chat/topics.py,
+#: ``BenchPresence``): anyone may subscribe, presence on, metas kept as sent.
+PRESENCE_PATTERN = "presence-bench:{}"
+PRESENCE_META = {"state": "reading"}
+
+
+def subscribe_frame(topic: str, presence: dict[str, Any] | None) -> str:
+    op: dict[str, Any] = {"op": "subscribe", "id": 1, "topic": topic}
+    if presence is not None:
+        op["presence"] = presence
+    return json.dumps(op, separators=(",", ":"))
+
+
+def median_of(counts: dict[str, int]) -> int | None:
+    """The median of values given as {value: how many times} (JSON keys are str)."""
+    values = sorted((int(value), times) for value, times in counts.items())
+    total = sum(times for _, times in values)
+    seen = 0
+    for value, times in values:
+        seen += times
+        if 2 * seen >= total:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class PresenceChurn(OneCell):
+    """Presence churn on one topic: ``watchers`` clients subscribe to it with presence
+    and stay; then churn clients connect, subscribe with presence and disconnect again,
+    ``rate`` joins (and as many leaves) a second, ``joins`` of them. Every watcher must
+    receive every join and every leave. The figures: the server's CPU per presence event
+    (a join or a leave), the diff frames and bytes each watcher receives per event, and
+    the whole presence a new subscriber receives with ``watchers`` members present."""
+
+    watchers: int
+    rate: float  # joins per second (and as many leaves)
+    joins: int  # churn clients in the window: each joins once and leaves once
+    hold: float  # seconds a churn client stays
+
+    def sockets(self) -> int:
+        return self.watchers + math.ceil(self.rate * (self.hold + 1)) + 1
+
+    def run(
+        self, spec: ServerSpec, settings: Settings, label: str, point: int
+    ) -> list[dict[str, Any]]:
+        if not spec.name.startswith("courant"):
+            raise Unavailable(f"{spec.name} has no presence: this scenario is Courant's alone")
+        # A short name, as an app's would be (doc:42): it is in every diff frame.
+        topic = PRESENCE_PATTERN.format(secrets.token_hex(4))
+        churn_s = self.joins / self.rate + self.hold
+        life = lifetime(self.watchers * 0.05, churn_s, settings.drain, 60)
+        with Rig(spec, settings, label, life, protocol="topics") as rig:
+            urls = [spec.topics_url(port) for _, port in rig.servers]
+            workers = rig.workers
+            setup = self.join_watchers(rig, urls, topic)
+            probe = self.probe(rig, urls[0], topic)
+            idle = rig.idle_core(settings.settle)
+            row = self.churn(rig, urls, topic)
+        return [
+            {
+                "watchers": self.watchers,
+                "rate": self.rate,
+                "joins_planned": self.joins,
+                "hold_s": self.hold,
+                "topic": topic,
+                "client": rig.client,
+                "loadgen_processes": len(workers),
+                **setup,
+                **probe,
+                "server_idle_core": idle,
+                **row,
+            }
+        ]
+
+    def join_watchers(self, rig: Rig, urls: list[str], topic: str) -> dict[str, Any]:
+        """Connect the watchers, each subscribing with presence, and wait until each of
+        them counts every one of them present."""
+        workers = rig.workers
+        batches: list[list[str]] = [[] for _ in workers]
+        for number in range(self.watchers):
+            batches[number % len(workers)].append(urls[number % len(urls)])
+        frame = subscribe_frame(topic, PRESENCE_META)
+        meter = Meter(rig)
+        for worker, batch in zip(workers, batches, strict=True):
+            worker.send("watch", urls=batch, subscribe=frame)
+        watching = require_all(
+            workers,
+            "watching",
+            60 + self.watchers * 0.05,
+            "the watchers did not connect and subscribe in time",
+        )
+        failed = sum(fields["failed"] for _, fields in watching)
+        if failed:
+            error = next(fields["error"] for _, fields in watching if fields["error"])
+            raise BenchError(
+                f"{failed} of {self.watchers} watchers failed to subscribe, e.g. {error}\n"
+                f"{rig.log_tails()}"
+            )
+        for worker in workers:
+            worker.send("settle", members=self.watchers, timeout=60)
+        settled = require_all(workers, "settled", 75, "the watchers' presence did not settle")
+        meter.stop(max(arrived for arrived, _ in settled))
+        if not all(fields["complete"] for _, fields in settled):
+            low = min(fields["min"] for _, fields in settled)
+            high = max(fields["max"] for _, fields in settled)
+            raise BenchError(
+                f"after 60 s the watchers counted {low} to {high} members, not {self.watchers}"
+            )
+        figures = meter.figures(self.watchers, "join")
+        return {
+            "setup_s": figures["window_s"],
+            "setup_server_us_per_join": figures["server_us_per_join"],
+        }
+
+    def probe(self, rig: Rig, url: str, topic: str) -> dict[str, Any]:
+        """What a new subscriber receives with the watchers present: one more client
+        subscribes without presence (so it counts no one more) and keeps the frame."""
+        worker = rig.workers[0]
+        worker.send("probe", url=url, subscribe=subscribe_frame(topic, None))
+        _, probed = require_all([worker], "probed", 30, "the probe got no presence")[0]
+        if probed["members"] != self.watchers:
+            raise BenchError(
+                f"a new subscriber saw {probed['members']} members, not {self.watchers} "
+                f"({probed['error']})"
+            )
+        return {"state_frame_bytes": probed["bytes"], "state_members": probed["members"]}
+
+    def churn(self, rig: Rig, urls: list[str], topic: str) -> dict[str, Any]:
+        """The measured window: from the first churn client's start to the last diff any
+        watcher receives."""
+        workers = rig.workers
+        rig.round += 1
+        number = rig.round
+        plans: list[list[tuple[float, str]]] = [[] for _ in workers]
+        for churner in range(self.joins):
+            # Churn client i starts i / rate seconds in, on server process i % processes.
+            plans[churner % len(workers)].append((churner / self.rate, urls[churner % len(urls)]))
+        for worker in workers:
+            worker.send("measure", round=number)
+        require_all(workers, f"measuring:{number}", 20, "a load generator did not answer")
+        frame = subscribe_frame(topic, PRESENCE_META)
+        meter = Meter(rig)
+        start_ns = time.monotonic_ns() + 20_000_000
+        for worker, plan in zip(workers, plans, strict=True):
+            worker.send(
+                "churn", round=number, start_ns=start_ns, plan=plan, hold=self.hold,
+                subscribe=frame,
+            )  # fmt: skip
+        churn_s = self.joins / self.rate + self.hold
+        churned = [
+            fields
+            for _, fields in require_all(
+                workers,
+                f"churned:{number}",
+                churn_s * 1.5 + 30,
+                "the churn clients did not finish in time",
+            )
+        ]
+        joined = sum(fields["joined"] for fields in churned)
+        left = sum(fields["left"] for fields in churned)
+        events = joined + left
+        drain = rig.settings.drain
+        for worker in workers:
+            worker.send("await_diffs", round=number, expect=events, timeout=drain)
+        done = wait_all(workers, f"diffs_done:{number}", drain + 15)
+        last = [fields["last_ns"] for _, fields in done or [] if fields["last_ns"]]
+        meter.stop(max(last) / 1e9 if last else None)
+        for worker in workers:
+            worker.send("report")
+        reports = [
+            fields
+            for _, fields in require_all(
+                workers, f"report:{number}", 60, "a load generator sent no report"
+            )
+        ]
+        return {
+            "joined": joined,
+            "left": left,
+            "events": events,
+            "churn_failed": sum(fields["failed"] for fields in churned),
+            "churn_error": next((f["error"] for f in churned if f["error"]), None),
+            "churn_s": max(fields["seconds"] for fields in churned),
+            "publisher_max_lag_ms": max(fields["max_lag_ms"] for fields in churned),
+            **self.received(reports, joined, left),
+            **churn_figures(churned),
+            **meter.figures(events, "event"),
+        }
+
+    def received(self, reports: Sequence[dict[str, Any]], joined: int, left: int) -> dict[str, Any]:
+        """What the watchers received, against what the churn clients did."""
+        watchers = sum(report["watchers"] for report in reports)
+        frames = sum(report["frames"] for report in reports)
+        join_counts = [count for report in reports for count in report["joins"]]
+        leave_counts = [count for report in reports for count in report["leaves"]]
+        lost = sum(max(joined - count, 0) for count in join_counts) + sum(
+            max(left - count, 0) for count in leave_counts
+        )
+        # Each change's spread: from the first watcher that had it to the last.
+        reach: dict[str, list[int]] = {}
+        for report in reports:
+            for change, (first, last) in report["reach"].items():
+                span = reach.setdefault(change, [first, last])
+                span[0], span[1] = min(span[0], first), max(span[1], last)
+        join_bytes: dict[str, int] = {}
+        leave_bytes: dict[str, int] = {}
+        for report in reports:
+            for size, times in report["join_bytes"].items():
+                join_bytes[size] = join_bytes.get(size, 0) + times
+            for size, times in report["leave_bytes"].items():
+                leave_bytes[size] = leave_bytes.get(size, 0) + times
+        events = max(joined + left, 1)
+        return {
+            "watchers_measured": watchers,
+            "diff_frames": frames,
+            "diff_bytes": sum(report["diff_bytes"] for report in reports),
+            "frames_per_event_per_watcher": frames / max(watchers, 1) / events,
+            "expected": watchers * (joined + left),
+            "delivered": sum(join_counts) + sum(leave_counts),
+            "lost": lost,
+            "keys_joined": sum(change.startswith("+") for change in reach),
+            "keys_left": sum(change.startswith("-") for change in reach),
+            "duplicates": sum(report["duplicates"] for report in reports),
+            "bundled_frames": sum(report["bundled"] for report in reports),
+            "other_frames": sum(report["other"] for report in reports),
+            "disconnected": sum(report["disconnected"] for report in reports),
+            "join_frame_bytes": median_of(join_bytes),
+            "leave_frame_bytes": median_of(leave_bytes),
+            "join_frame_sizes": join_bytes,
+            "leave_frame_sizes": leave_bytes,
+            "fanout_ms": latency_summary([(b - a) // 1000 for a, b in reach.values()]),
+        }
+
+
+def churn_figures(churned: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the churn clients saw: how long a subscribe with presence took, and the size
+    of the whole presence each of them received."""
+    waits = [value for fields in churned for value in fields["subscribed_us"]]
+    states = sorted(size for fields in churned for size in fields["state_bytes"])
+    return {
+        "subscribe_ms": latency_summary(waits),
+        "churn_state_bytes": {
+            "median": statistics.median(states) if states else None,
+            "max": max(states, default=None),
+            "received": len(states),
+        },
+    }
+
+
 # -- the registry ------------------------------------------------------------------------
 
-Kind = Fanout | Saturation | Broadcast | Idle | Rooms
+Kind = Fanout | Saturation | Broadcast | Idle | Rooms | PresenceChurn
 
 
 @dataclass(frozen=True)
@@ -402,6 +660,9 @@ class Scenario:
     servers: tuple[str, ...]
     full: Kind
     quick: Kind
+    #: Only these servers can run it at all (presence is Courant's): ``--servers`` then
+    #: picks among them, and names no other.
+    exclusive: bool = False
 
     def settings(self, quick: bool) -> Kind:
         return self.quick if quick else self.full
@@ -416,6 +677,12 @@ def describe(kind: Kind) -> dict[str, Any]:
 # machine for it, so no server saturates it.
 FANOUT_FULL = Fanout(subscribers=(100, 1000), rates=(20, 2), messages=(160, 20))
 FANOUT_QUICK = Fanout(subscribers=(100,), rates=(20,), messages=(60,))
+# Every join and every leave is a diff to each watcher: 5 joins/s and 5 leaves/s with
+# 1,000 watchers are 10,000 deliveries/s, which keeps the server and the load generators
+# each about a third of a core busy here. Faster churn saturates this 2-core machine, and
+# then the figures measure contention, not cost (as for the fan-out).
+PRESENCE_FULL = PresenceChurn(1000, rate=5, joins=60, hold=1.0)
+PRESENCE_QUICK = PresenceChurn(300, rate=10, joins=30, hold=1.0)
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
@@ -456,7 +723,15 @@ SCENARIOS: dict[str, Scenario] = {
             FANOUT_FULL,
             FANOUT_QUICK,
         ),
+        Scenario(
+            "presence",
+            "Presence churn on one topic (Courant only: no peer has presence)",
+            COURANT,
+            PRESENCE_FULL,
+            PRESENCE_QUICK,
+            exclusive=True,
+        ),
     ]
 }
 #: What ``--scenario all`` runs: crossproc is a subset of fanout (its -2p servers).
-ALL = ("fanout", "saturation", "broadcast", "idle", "rooms")
+ALL = ("fanout", "saturation", "broadcast", "idle", "rooms", "presence")

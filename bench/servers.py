@@ -89,6 +89,10 @@ class ServerSpec:
             return f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket&room=r{room}"
         return f"ws://127.0.0.1:{port}/ws/bench/r{room}/"
 
+    def topics_url(self, port: int) -> str:
+        """Courant's topics endpoint (the presence scenario; Courant servers only)."""
+        return f"ws://127.0.0.1:{port}/courant/"
+
     def start(self, context: Context, label: str) -> list[tuple[Process, int]]:
         """Start every process of this server on a free port; return them with their
         ports once all listen. The caller stops them (also when this raises)."""
@@ -127,8 +131,10 @@ EXAMPLE = ROOT / "example"
 
 
 def courant_env(context: Context, engine: str | None) -> dict[str, str]:
+    # The checkout's root first: a worktree measures its own courant/, not the one
+    # installed in the virtualenv (an editable install of another checkout, say).
     env = base_env(
-        PYTHONPATH=str(EXAMPLE),
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(EXAMPLE)]),
         DJANGO_SETTINGS_MODULE="example.settings",
         DJANGO_DEBUG="0",
         EXAMPLE_DB_PATH=str(context.work_dir / "courant.sqlite3"),

@@ -11,6 +11,7 @@ The public API, and nothing else::
     courant.method, courant.Reject          RPC methods; refusing what a client asked
     courant.TopicsConsumer                  the topics endpoint (mounted for you)
     courant.recheck / arecheck              unsubscribe clients no longer allowed on a topic
+    courant.presence / apresence            who is on a topic now
     courant.send / asend / areceive         point-to-point channels for background work
     courant.Worker                          handles a channel in `manage.py courant_worker`
     courant.CloseCode                       every close code Courant sends
@@ -35,6 +36,7 @@ from .exceptions import (
 )
 from .history import History, Position, Recovery
 from .message import Message
+from .presencehub import apresence, presence
 from .publishing import apublish, publish
 from .rpc import method
 from .topics import Topic
@@ -60,12 +62,14 @@ __all__ = [
     "Topic",
     "TopicsConsumer",
     "Worker",
+    "apresence",
     "apublish",
     "areceive",
     "arecheck",
     "asend",
     "asgi_application",
     "method",
+    "presence",
     "publish",
     "recheck",
     "send",

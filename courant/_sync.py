@@ -93,6 +93,18 @@ def call_on_loop(loop: asyncio.AbstractEventLoop, function: Callable[..., T], *a
     return future.result()
 
 
+def refuse_on_a_loop(name: str) -> None:
+    """Raise if called where an event loop runs: the sync twin ``courant.<name>()`` would
+    block it; async code has ``courant.a<name>()``."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        f"courant.{name}() is for sync code; in async code use `await courant.a{name}(...)`"
+    )
+
+
 def on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
     """True when called from the thread running ``loop``."""
     try:

@@ -22,6 +22,9 @@ Example::
         "LONGPOLL_EXPIRY": 30.0,         # seconds without a poll before a connection ends
         "MAX_FRAME_SIZE": 65536,         # bytes; larger topics-protocol frames get an error
         "MAX_SUBSCRIPTIONS": 100,        # topics one connection may subscribe to
+        "PRESENCE_TTL": 30.0,            # seconds an entry outlives a process that died
+        "PRESENCE_MAX_META": 1024,       # bytes of JSON in one presence meta
+        "PRESENCE_MAX_ENTRIES": 10000,   # presence entries (connections) per topic
     }
 
 Every key is optional. Unknown keys and values of the wrong type raise
@@ -64,6 +67,9 @@ class Settings:
     longpoll_expiry: float = 30.0
     max_frame_size: int = 65536
     max_subscriptions: int = 100
+    presence_ttl: float = 30.0
+    presence_max_meta: int = 1024
+    presence_max_entries: int = 10000
 
 
 def _positive_int(key: str, value: Any, *, optional: bool = False) -> int | None:
@@ -204,6 +210,9 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "LONGPOLL_EXPIRY": _positive_number,
     "MAX_FRAME_SIZE": _positive_int,
     "MAX_SUBSCRIPTIONS": _positive_int,
+    "PRESENCE_TTL": _positive_number,
+    "PRESENCE_MAX_META": _positive_int,
+    "PRESENCE_MAX_ENTRIES": _positive_int,
 }
 
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -159,6 +161,15 @@ class Consumer:
         otherwise. Join those topics again with ``since`` to hand over what it missed."""
         return self.connection.resume
 
+    @functools.cached_property
+    def presence_key(self) -> str:
+        """Whom this connection counts as in presence: its user's id, or, without a user,
+        a key of its own (``anonymous:...``)."""
+        user = self.user
+        if user.is_authenticated:
+            return str(user.pk)
+        return f"anonymous:{secrets.token_hex(8)}"
+
     @property
     def transport(self) -> str:
         """``"websocket"``, ``"sse"`` or ``"longpoll"``: for logs, never for logic."""
@@ -249,6 +260,30 @@ class Consumer:
         """Publish ``data`` to every subscriber of ``topic``, on every process (this
         connection included, if it joined). Same as :func:`courant.apublish`."""
         return await apublish(topic, data)
+
+    async def atrack(self, topic: str, meta: dict[str, Any], key: str | None = None) -> None:
+        """Show this connection in ``topic``'s presence with ``meta`` (call again to change
+        the meta), under ``key``: by default its user's id, or a key of its own when
+        anonymous. It leaves the presence when the connection ends. Raises
+        ``courant.presencehub.PresenceFull`` past ``PRESENCE_MAX_ENTRIES``."""
+        from .presencehub import presence_hub
+
+        key = self.presence_key if key is None else key
+        await presence_hub(self.connection.hub).track(topic, self.connection, key, meta)
+
+    async def auntrack(self, topic: str) -> None:
+        """Remove this connection from ``topic``'s presence."""
+        from .presencehub import presence_hub
+
+        await presence_hub(self.connection.hub).untrack(topic, self.connection)
+
+    def track(self, topic: str, meta: dict[str, Any], key: str | None = None) -> None:
+        """Sync twin of :meth:`atrack`, for sync handlers."""
+        self._blocking("track", self.atrack(topic, meta, key))
+
+    def untrack(self, topic: str) -> None:
+        """Sync twin of :meth:`auntrack`, for sync handlers."""
+        self._blocking("untrack", self.auntrack(topic))
 
     def join(self, topic: str, since: Position | tuple[str, int] | None = None) -> Recovery:
         """Sync twin of :meth:`ajoin`, for sync handlers."""

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import iscoroutinefunction
 
-from . import protocol
+from . import _json, protocol
 from ._sync import executor_for_connection, run_sync
 from .closecodes import CloseCode
 from .conf import get_settings
@@ -29,6 +29,7 @@ from .exceptions import EncodeError, EngineError, Reject
 from .history import Position
 from .hub import Hub
 from .message import Message
+from .presencehub import PresenceFull, presence_hub
 from .protocol import OpId, ProtocolError
 from .publishing import apublish, publish
 from .rpc import methods
@@ -129,10 +130,12 @@ class TopicsConsumer(Consumer):
         elif isinstance(op, protocol.Subscribe):
             await self._subscribe(op)
         elif isinstance(op, protocol.Unsubscribe):
-            await self.aleave(op.topic)
+            await self._leave(op.topic)
             self.send(protocol.reply(op.id, None))
         elif isinstance(op, protocol.Call):
             await self._call(op)
+        elif isinstance(op, protocol.SetPresence):
+            await self._set_presence(op)
         else:
             self.send(protocol.reply(op.id, "pong"))
 
@@ -158,14 +161,101 @@ class TopicsConsumer(Consumer):
         found = await self._allowed(op.id, topic, "subscribe")
         if found is None:
             return
+        meta = None
+        if op.presence is not None:
+            meta = await self._presence_meta(op.id, found, op.presence)
+            if meta is None:
+                return
         try:
             recovery = await self.ajoin(topic, op.since)
         except EngineError as exc:
             logger.warning("Subscribing to %r failed: %s", topic, exc)
             self._refuse(op.id, protocol.UNAVAILABLE, "the server cannot subscribe now; retry")
             return
-        if topic in self.connection.topics:
-            self.send(protocol.subscribed(op.id, topic, recovery.position, recovery.recovered))
+        if topic not in self.connection.topics:
+            return  # the client left meanwhile
+        if meta is not None and not await self._track(op.id, topic, meta):
+            await self._leave(topic)
+            return
+        self.send(protocol.subscribed(op.id, topic, recovery.position, recovery.recovered))
+        if found.presence:
+            presences = presence_hub(self.connection.hub)
+            try:
+                self.send(await presences.watch(topic, self.connection))
+            except EngineError as exc:
+                logger.warning("Could not load the presence of %r: %s", topic, exc)
+
+    async def _leave(self, topic: str) -> None:
+        """Unsubscribe, and stop tracking and watching the topic's presence."""
+        await self.aleave(topic)
+        presences = presence_hub(self.connection.hub)
+        try:
+            await presences.untrack(topic, self.connection)
+        except EngineError as exc:
+            logger.warning("Could not remove a presence entry of %r: %s", topic, exc)
+        await presences.unwatch(topic, self.connection)
+
+    # -- presence ---------------------------------------------------------------------------
+
+    async def _set_presence(self, op: protocol.SetPresence) -> None:
+        if op.topic not in self.connection.topics:
+            self._refuse(op.id, protocol.NOT_SUBSCRIBED, f"subscribe to {op.topic!r} first")
+            return
+        found = registry.match(op.topic)
+        if found is None:
+            self._refuse(op.id, protocol.UNKNOWN_TOPIC, f"no topic class covers {op.topic!r}")
+            return
+        if op.meta is None:
+            try:
+                await presence_hub(self.connection.hub).untrack(op.topic, self.connection)
+            except EngineError:
+                self._refuse(op.id, protocol.UNAVAILABLE, "the server cannot do that now; retry")
+                return
+            self.send(protocol.reply(op.id, None))
+            return
+        meta = await self._presence_meta(op.id, found, op.meta)
+        if meta is not None and await self._track(op.id, op.topic, meta):
+            self.send(protocol.reply(op.id, None))
+
+    async def _presence_meta(self, op_id: OpId | None, found: Topic, meta: dict[str, Any]) -> Any:
+        """The meta to track, as the topic class cleans it; None after refusing."""
+        if not found.presence:
+            self._refuse(op_id, protocol.NO_PRESENCE, f"{found.name!r} has no presence")
+            return None
+        limit = get_settings().presence_max_meta
+        if len(_json.dumps(meta).encode()) > limit:
+            self._refuse(op_id, protocol.TOO_BIG, f"presence meta is larger than {limit} bytes")
+            return None
+        try:
+            cleaned = await self._run(found.clean_presence, self.user, meta, **found.fields)
+        except Reject as reject:
+            self._refuse(op_id, reject.code, reject.message)
+            return None
+        except Exception:
+            logger.exception("%s.clean_presence() raised", type(found).__qualname__)
+            self._refuse(op_id, protocol.INTERNAL, "internal error")
+            return None
+        if not isinstance(cleaned, dict) or len(_json.dumps(cleaned).encode()) > limit:
+            logger.error(
+                "%s.clean_presence() must return a dict of at most PRESENCE_MAX_META bytes",
+                type(found).__qualname__,
+            )
+            self._refuse(op_id, protocol.INTERNAL, "internal error")
+            return None
+        return cleaned
+
+    async def _track(self, op_id: OpId | None, topic: str, meta: Any) -> bool:
+        presences = presence_hub(self.connection.hub)
+        try:
+            await presences.track(topic, self.connection, self.presence_key, meta)
+        except PresenceFull as exc:
+            self._refuse(op_id, protocol.PRESENCE_FULL, str(exc))
+            return False
+        except EngineError as exc:
+            logger.warning("Could not track presence on %r: %s", topic, exc)
+            self._refuse(op_id, protocol.UNAVAILABLE, "the server cannot do that now; retry")
+            return False
+        return True
 
     async def _publish(self, op: protocol.Publish) -> None:
         found = await self._allowed(op.id, op.topic, "publish")
@@ -256,7 +346,7 @@ class TopicsConsumer(Consumer):
             except Exception:
                 logger.exception("%s.can_subscribe() raised", type(found).__qualname__)
         if not allowed and topic in self.connection.topics:
-            await self.aleave(topic)
+            await self._leave(topic)
             self.send(protocol.unsubscribed(topic, "forbidden"))
 
 

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._sync import on_loop_thread
 from .conf import get_settings
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .message import Kind, Message, Payload
 
 logger = logging.getLogger("courant.hub")
+
+T = TypeVar("T")
 
 #: Messages of one topic held while its gap is filled from history; past it the oldest
 #: are dropped (and recovered from history in turn, or reported as a gap).
@@ -460,6 +462,22 @@ class Hub:
             self._drop_stale()
         return self.engine.publish_blocking(topic, kind, payload)
 
+    def run_blocking(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run the engine call ``make()`` from a thread that runs no event loop: on the
+        hub's loop if it is serving connections, else on a loop of its own (after which
+        the engine's connections for that loop are closed)."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            return asyncio.run_coroutine_threadsafe(make(), loop).result()
+
+        async def once() -> T:
+            try:
+                return await make()
+            finally:
+                await self.engine.close()
+
+        return asyncio.run(once())
+
     # -- introspection and shutdown ----------------------------------------------------
 
     def position(self, topic: str) -> Position:
@@ -497,6 +515,9 @@ class Hub:
                 async with asyncio.timeout(get_settings().close_timeout + 1):
                     await self._all_ended.wait()
             self._all_ended = None
+        from .presencehub import shutdown_presence
+
+        await shutdown_presence(self)
         await self.engine.close()
 
 

@@ -40,6 +40,9 @@ TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 REJECTED: Final = "rejected"
 UNKNOWN_METHOD: Final = "unknown_method"
 UNAVAILABLE: Final = "unavailable"
+NOT_SUBSCRIBED: Final = "not_subscribed"
+NO_PRESENCE: Final = "no_presence"
+PRESENCE_FULL: Final = "presence_full"
 INTERNAL: Final = "internal"
 
 
@@ -49,6 +52,18 @@ class Subscribe:
     id: OpId | None
     topic: str
     since: Position | None = None
+    #: The connection's presence meta, to be tracked on the topic; None: not tracked.
+    presence: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetPresence:
+    """Track the connection on a subscribed topic with ``meta``, or update its meta;
+    ``meta`` None stops tracking it."""
+
+    id: OpId
+    topic: str
+    meta: dict[str, Any] | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,7 +91,7 @@ class Ping:
     id: OpId
 
 
-Op = Subscribe | Unsubscribe | Publish | Call | Ping
+Op = Subscribe | Unsubscribe | Publish | Call | Ping | SetPresence
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -144,7 +159,17 @@ def _op_id(value: object) -> OpId | None:
 def _op(op_id: OpId, frame: Mapping[str, Any]) -> Op:
     op = frame.get("op")
     if op == "subscribe":
-        return Subscribe(op_id, _topic(frame), _since(frame.get("since")))
+        presence = frame.get("presence")
+        if presence is not None and not isinstance(presence, dict):
+            raise _Invalid(INVALID_FIELD, "'presence' must be an object (the meta)")
+        return Subscribe(op_id, _topic(frame), _since(frame.get("since")), presence)
+    if op == "presence":
+        if "meta" not in frame:
+            raise _Invalid(INVALID_FIELD, "'meta' is required (an object, or null to stop)")
+        meta = frame["meta"]
+        if meta is not None and not isinstance(meta, dict):
+            raise _Invalid(INVALID_FIELD, "'meta' must be an object, or null to stop")
+        return SetPresence(op_id, _topic(frame), meta)
     if op == "unsubscribe":
         return Unsubscribe(op_id, _topic(frame))
     if op == "publish":
@@ -164,7 +189,8 @@ def _op(op_id: OpId, frame: Mapping[str, Any]) -> Op:
         raise _Invalid(UNKNOWN_OP, "'op' is required")
     shown = op if isinstance(op, str) and len(op) <= 32 else type(op).__name__
     raise _Invalid(
-        UNKNOWN_OP, f"unknown op {shown!r}; ops are subscribe, unsubscribe, publish, call, ping"
+        UNKNOWN_OP,
+        f"unknown op {shown!r}; ops are subscribe, unsubscribe, publish, call, ping, presence",
     )
 
 
@@ -269,6 +295,7 @@ __all__ = [
     "Ping",
     "ProtocolError",
     "Publish",
+    "SetPresence",
     "Subscribe",
     "Unsubscribe",
     "error",

@@ -11,8 +11,7 @@ engine that links processes (Redis) reaches every process.
 
 from __future__ import annotations
 
-import asyncio
-
+from ._sync import refuse_on_a_loop
 from .hub import get_hub
 from .message import Message, encode
 from .topics import validate_topic
@@ -27,14 +26,7 @@ async def apublish(topic: str, data: object) -> Message:
 
 def publish(topic: str, data: object) -> Message:
     """Sync twin of :func:`apublish`, for views, signals, commands and tasks."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError(
-            "courant.publish() is for sync code; in async code use `await courant.apublish(...)`"
-        )
+    refuse_on_a_loop("publish")
     validate_topic(topic)
     kind, payload = encode(data)
     return get_hub().publish_blocking(topic, kind, payload)

@@ -100,6 +100,9 @@ class Topic:
     pattern: ClassVar[str]
     #: How much history these topics keep; None leaves it to ``COURANT["HISTORY"]``.
     history: ClassVar[History | None] = None
+    #: Whether subscribers see who is on these topics, and may be tracked on them
+    #: (docs/presence.md).
+    presence: ClassVar[bool] = False
 
     def __init__(self, name: str, fields: dict[str, str]) -> None:
         #: The topic's full name, e.g. ``"chat:lobby"``.
@@ -125,6 +128,12 @@ class Topic:
         The default: nobody. (Server-side code publishes to any topic with
         :func:`courant.publish`, unchecked.)"""
         return False
+
+    def clean_presence(self, *args: Any, **kwargs: Any) -> Any:
+        """``clean_presence(user, meta, **fields)``: the presence meta to track for
+        ``user``, from the one the client sent: ``meta`` as it is (the default), reshaped
+        (add the user's name, keep only known keys), or raise :class:`courant.Reject`."""
+        return args[1] if len(args) > 1 else kwargs["meta"]
 
     def clean(self, *args: Any, **kwargs: Any) -> Any:
         """``clean(user, data, **fields)``: what to publish when ``user`` publishes

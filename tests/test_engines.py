@@ -242,3 +242,64 @@ async def test_a_full_channel_refuses_and_expired_messages_are_dropped(make_engi
     await engine.send("full", b"4")
     assert await engine.receive("full", timeout=0.2) == b"4"
     assert await engine.receive("full", timeout=0.05) is None
+
+
+# -- presence --------------------------------------------------------------------------
+
+
+async def test_presence_changes_are_stored_and_published_in_order(make_engine):
+    engine = make_engine()
+    listener = engine._listener
+    await engine.subscribe("courant:presence:doc:1")
+    assert await engine.presence_set("doc:1", "p:1", "ada", '{"s":"reading"}', 30, 100)
+    assert await engine.presence_set("doc:1", "p:2", "ada", '{"s":"editing"}', 30, 100)
+    assert await engine.presence_set("doc:1", "p:1", "ada", '{"s":"editing"}', 30, 100)
+    assert await engine.presence_set("doc:1", "p:1", "ada", '{"s":"editing"}', 30, 100)  # same
+    await engine.presence_remove("doc:1", ["p:2", "never"])
+    await engine.flush("courant:presence:doc:1")
+    events = [m.data for m in await listener.wait_for(4)]
+    assert [(e["op"], e["id"]) for e in events] == [
+        ("set", "p:1"),
+        ("set", "p:2"),
+        ("set", "p:1"),
+        ("del", "p:2"),
+    ]
+    assert events[0] == {"op": "set", "id": "p:1", "key": "ada", "meta": {"s": "reading"}}
+    entries, position = await engine.presence_snapshot("doc:1")
+    assert {k: (e.key, e.meta) for k, e in entries.items()} == {"p:1": ("ada", {"s": "editing"})}
+    assert position.offset == listener.messages[-1].offset  # the snapshot reflects them all
+
+
+async def test_presence_is_shared_between_processes(make_engine):
+    first, second = make_engine(), make_engine()
+    await first.presence_set("doc:2", "a:1", "ada", "{}", 30, 100)
+    await second.presence_set("doc:2", "b:1", "bob", "{}", 30, 100)
+    entries, _ = await first.presence_snapshot("doc:2")
+    assert sorted(e.key for e in entries.values()) == ["ada", "bob"]
+
+
+async def test_unrefreshed_presence_expires_and_is_reaped_with_a_leave(make_engine):
+    engine = make_engine()
+    await engine.subscribe("courant:presence:doc:3")
+    await engine.presence_set("doc:3", "gone:1", "ghost", "{}", 0.2, 100)
+    await engine.presence_set("doc:3", "kept:1", "ada", "{}", 0.2, 100)
+    await asyncio.sleep(0.1)
+    assert await engine.presence_refresh("doc:3", ["kept:1", "never:1"], 30) == ["never:1"]
+    await asyncio.sleep(0.2)
+    entries, _ = await engine.presence_snapshot("doc:3")
+    assert list(entries) == ["kept:1"]  # an expired entry is not shown, even unreaped
+    assert await engine.presence_reap("doc:3") == 1
+    assert await engine.presence_reap("doc:3") == 0
+    await engine.flush("courant:presence:doc:3")
+    events = [m.data for m in await engine._listener.wait_for(3)]
+    assert events[-1] == {"op": "del", "id": "gone:1"}
+
+
+async def test_presence_entries_per_topic_are_capped(make_engine):
+    engine = make_engine()
+    assert await engine.presence_set("doc:4", "1", "a", "{}", 30, 2)
+    assert await engine.presence_set("doc:4", "2", "b", "{}", 30, 2)
+    assert not await engine.presence_set("doc:4", "3", "c", "{}", 30, 2)
+    assert await engine.presence_set("doc:4", "2", "b", '{"x":1}', 30, 2)  # an update fits
+    entries, _ = await engine.presence_snapshot("doc:4")
+    assert sorted(entries) == ["1", "2"]

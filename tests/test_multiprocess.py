@@ -4,6 +4,8 @@ on a redis-server of the test's own, clients on each, publishers in other proces
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -11,7 +13,7 @@ import uuid
 import pytest
 from websockets.asyncio.client import connect
 
-from .live import ROOT, free_port, serve, server_env, uvicorn_command
+from .live import ROOT, Browser, free_port, serve, server_env, uvicorn_command
 from .redis_support import own_redis
 
 
@@ -139,3 +141,70 @@ async def test_a_restart_that_loses_the_history_is_reported_to_connected_clients
             url = f"{server.ws}/ws/track/{room}/?epoch={old_epoch}&offset=1"
             async with connect(url) as back:
                 assert (await _next(back))["joined"]["recovered"] is False
+
+
+async def test_presence_across_processes_without_ghosts_after_kill_9(live_db, tmp_path):
+    """Two servers on one Redis. Alice has three tabs (two processes), Bob one; a watcher
+    on the second server sees them, one member per user; the first server is killed with
+    SIGKILL, and its entries leave within the TTL, reaped by the survivor."""
+    with own_redis(tmp_path) as redis_server:
+        env = server_env(live_db, {"ENGINE": redis_server.url, "PRESENCE_TTL": 3})
+        first_port, second_port = free_port(), free_port()
+        with (
+            serve(
+                uvicorn_command(first_port), port=first_port, env=env, log_dir=tmp_path
+            ) as doomed,
+            serve(
+                uvicorn_command(second_port), port=second_port, env=env, log_dir=tmp_path
+            ) as kept,
+        ):
+            alice = {"Cookie": Browser(kept).login("alice").cookie_header()}
+            bob = {"Cookie": Browser(kept).login("bob").cookie_header()}
+            topic = f"board:{uuid.uuid4().hex[:8]}"
+            async with contextlib.AsyncExitStack() as stack:
+
+                async def tab(server, headers, state):
+                    socket = await stack.enter_async_context(
+                        connect(f"{server.ws}/courant/", additional_headers=headers)
+                    )
+                    assert (await _next(socket))["type"] == "hello"
+                    subscribe = {"op": "subscribe", "id": 1, "topic": topic}
+                    if state:
+                        subscribe["presence"] = {"state": state}
+                    await socket.send(json.dumps(subscribe))
+                    assert (await _next(socket))["type"] == "subscribed"
+                    assert (await _next(socket))["type"] == "presence"
+                    return socket
+
+                watcher = await tab(kept, {}, None)
+                for server in (doomed, kept, doomed):
+                    await tab(server, alice, "reading")
+                bob_tab = await tab(doomed, bob, "reading")
+                diffs = [await _next(watcher) for _ in range(4)]
+                members = {}
+                for diff in diffs:
+                    members.update(diff.get("joins", {}))
+                    members.update(diff.get("updates", {}))
+                assert len(members) == 2  # alice and bob, however many tabs
+                alice_key = next(k for k, metas in members.items() if len(metas) == 3)
+                bob_key = next(k for k in members if k != alice_key)
+
+                # A meta update arrives as an update.
+                await bob_tab.send(
+                    json.dumps(
+                        {"op": "presence", "id": 2, "topic": topic, "meta": {"state": "editing"}}
+                    )
+                )
+                update = await _next(watcher)
+                assert update["updates"][bob_key] == [{"state": "editing", "name": "bob"}]
+
+                os.kill(doomed.process.pid, signal.SIGKILL)
+                doomed.process.wait(10)
+                # Within the TTL (3 s) and a reap interval (1 s), plus slack.
+                left: dict[str, object] = {}
+                async with asyncio.timeout(15):
+                    while bob_key not in left or len(members[alice_key]) != 1:
+                        diff = await _next(watcher)
+                        left.update(diff.get("leaves", {}))
+                        members.update(diff.get("updates", {}))
+                assert members[alice_key] == [{"state": "reading", "name": "alice"}]

@@ -76,3 +76,19 @@ def crash(user: Any, params: Any) -> None:
 @courant.method("fail.unencodable")
 def unencodable(user: Any, params: Any) -> object:
     return object()
+
+
+class BoardTopic(courant.Topic):
+    """Presence: who is looking at a board, reading or editing."""
+
+    pattern = "board:{id}"
+    presence = True
+
+    def can_subscribe(self, user: Any, id: str) -> bool:
+        return True
+
+    def clean_presence(self, user: Any, meta: Any, id: str) -> dict[str, str]:
+        state = meta.get("state")
+        if state not in ("reading", "editing"):
+            raise courant.Reject("state is reading or editing")
+        return {"state": state, "name": user.get_username() or "anonymous"}

@@ -23,6 +23,7 @@ from django.utils.module_loading import import_string
 
 from ..history import HistoryPolicy, Position, Recovery
 from ..message import Kind, Message, Payload
+from ..presence import Entry
 from ..topics import registry
 
 if TYPE_CHECKING:
@@ -110,6 +111,40 @@ class Engine(abc.ABC):
     async def flush(self, topic: str) -> None:  # noqa: B027 - in-process engines need nothing
         """Return once every message of ``topic`` published before this call has been
         handed to the hub (which a position or recovery read just now may be ahead of)."""
+
+    # -- presence (see courant.presence) -------------------------------------------------
+    #
+    # Each change is published, in the same atomic step, as an event on the topic's events
+    # topic (presence.events_topic), so that a snapshot and the events after its position
+    # give every process the same state.
+
+    @abc.abstractmethod
+    async def presence_set(
+        self, topic: str, entry_id: str, key: str, meta: str, ttl: float, limit: int
+    ) -> bool:
+        """Add the entry ``entry_id`` (its member's ``key``, its ``meta`` as JSON text) to
+        ``topic``'s presence, or change its meta; it expires ``ttl`` seconds from now
+        unless refreshed. False, changing nothing, when it is new and ``topic`` already has
+        ``limit`` entries."""
+
+    @abc.abstractmethod
+    async def presence_remove(self, topic: str, entry_ids: Sequence[str]) -> None:
+        """Remove these entries (those still there)."""
+
+    @abc.abstractmethod
+    async def presence_refresh(self, topic: str, entry_ids: Sequence[str], ttl: float) -> list[str]:
+        """Push these entries' expiry ``ttl`` seconds from now; return the ids that were
+        no longer there (expired and removed meanwhile), for the caller to set again."""
+
+    @abc.abstractmethod
+    async def presence_reap(self, topic: str) -> int:
+        """Remove the entries of ``topic`` whose time is up (their process died without
+        removing them); return how many."""
+
+    @abc.abstractmethod
+    async def presence_snapshot(self, topic: str) -> tuple[dict[str, Entry], Position]:
+        """The live entries of ``topic``, by id, and the position of its events topic
+        they reflect: the events after that position are the changes since."""
 
     # -- channels: point-to-point, for workers -----------------------------------------
 

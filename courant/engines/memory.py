@@ -18,12 +18,14 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from .. import _json
 from ..exceptions import ChannelFull
 from ..history import History, Position, Recovery, recover_from
 from ..message import Kind, Message, Payload
+from ..presence import Entry, del_event, events_topic, set_event
 from . import Engine
 
 if TYPE_CHECKING:
@@ -104,9 +106,12 @@ class MemoryEngine(Engine):
         self._subscribed: dict[str, _TopicState] = {}
         self._idle: OrderedDict[str, _TopicState] = OrderedDict()
         self._channels: dict[str, _Channel] = {}
+        # Topic -> entry id -> (entry, its meta as published, monotonic expiry).
+        self._presence: dict[str, dict[str, tuple[Entry, str, float]]] = {}
         # The hub runs engine calls on its loop, but while it serves no connection a
         # publish runs on the caller's thread: keep the state consistent regardless.
-        self._lock = threading.Lock()
+        # (Re-entrant: a presence change publishes its event while holding it.)
+        self._lock = threading.RLock()
 
     # -- topics ------------------------------------------------------------------------
 
@@ -172,6 +177,63 @@ class MemoryEngine(Engine):
             state = self._state(topic)
             state.trim(time.monotonic())
             return recover_from((message for _, message in state.kept), state.position, since)
+
+    # -- presence ----------------------------------------------------------------------
+
+    async def presence_set(
+        self, topic: str, entry_id: str, key: str, meta: str, ttl: float, limit: int
+    ) -> bool:
+        with self._lock:
+            entries = self._presence.setdefault(topic, {})
+            old = entries.get(entry_id)
+            if old is None and len(entries) >= limit:
+                return False
+            entries[entry_id] = (Entry(key, _json.loads(meta)), meta, time.monotonic() + ttl)
+            if old is None or old[1] != meta or old[0].key != key:
+                self._publish(events_topic(topic), Kind.JSON, set_event(entry_id, key, meta))
+        return True
+
+    async def presence_remove(self, topic: str, entry_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._remove_entries(topic, entry_ids)
+
+    def _remove_entries(self, topic: str, entry_ids: Iterable[str]) -> int:
+        entries = self._presence.get(topic, {})
+        removed = 0
+        for entry_id in entry_ids:
+            if entries.pop(entry_id, None) is not None:
+                removed += 1
+                self._publish(events_topic(topic), Kind.JSON, del_event(entry_id))
+        if not entries:
+            self._presence.pop(topic, None)
+        return removed
+
+    async def presence_refresh(self, topic: str, entry_ids: Sequence[str], ttl: float) -> list[str]:
+        expires = time.monotonic() + ttl
+        missing = []
+        with self._lock:
+            entries = self._presence.get(topic, {})
+            for entry_id in entry_ids:
+                found = entries.get(entry_id)
+                if found is None:
+                    missing.append(entry_id)
+                else:
+                    entries[entry_id] = (found[0], found[1], expires)
+        return missing
+
+    async def presence_reap(self, topic: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            entries = self._presence.get(topic, {})
+            expired = [entry_id for entry_id, (_, _, at) in entries.items() if at <= now]
+            return self._remove_entries(topic, expired)
+
+    async def presence_snapshot(self, topic: str) -> tuple[dict[str, Entry], Position]:
+        now = time.monotonic()
+        with self._lock:
+            entries = self._presence.get(topic, {})
+            live = {entry_id: entry for entry_id, (entry, _, at) in entries.items() if at > now}
+            return live, self._state(events_topic(topic)).position
 
     # -- channels ----------------------------------------------------------------------
 

@@ -54,9 +54,11 @@ from redis.backoff import NoBackoff
 from redis.connection import parse_url
 from redis.retry import Retry
 
+from .. import _json
 from ..exceptions import ChannelFull, EngineError
 from ..history import History, Position, Recovery
 from ..message import Kind, Message, Payload
+from ..presence import EVENTS_PREFIX, Entry, events_topic
 from . import Engine
 from .sharding import HashRing
 
@@ -107,27 +109,142 @@ local function trim(ttl)
 end
 """
 
+# Publishing a message on the topic of KEYS[1] and KEYS[2] (after _EPOCH): the next
+# offset, the history stream trimmed to ``size`` entries and ``ttl`` ms, the PUBLISH.
+_PUBLISH_MESSAGE = """
+local function publish_message(state_ttl, channel, kind, payload, size, ttl)
+  offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+  redis.call('EXPIRE', KEYS[1], state_ttl)
+  if size > 0 then
+    redis.call('XADD', KEYS[2], 'MAXLEN', size, '*', 'o', offset, 'k', kind, 'p', payload)
+    trim(ttl)
+    if ttl > 0 then
+      redis.call('PEXPIRE', KEYS[2], ttl)
+    else
+      redis.call('EXPIRE', KEYS[2], state_ttl)
+    end
+  end
+  redis.call('PUBLISH', channel, kind .. epoch .. ':' .. offset .. '\\n' .. payload)
+end
+"""
+
 # KEYS: meta, stream. ARGV: state ttl, pub/sub channel, kind, payload, size, ttl ms.
 _PUBLISH = (
     _EPOCH
+    + _PUBLISH_MESSAGE
     + """
-offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-local size = tonumber(ARGV[5])
-local ttl = tonumber(ARGV[6])
-if size > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', size, '*', 'o', offset, 'k', ARGV[3], 'p', ARGV[4])
-  trim(ttl)
-  if ttl > 0 then
-    redis.call('PEXPIRE', KEYS[2], ttl)
-  else
-    redis.call('EXPIRE', KEYS[2], ARGV[1])
-  end
-end
-redis.call('PUBLISH', ARGV[2], ARGV[3] .. epoch .. ':' .. offset .. '\\n' .. ARGV[4])
+publish_message(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]))
 return {epoch, offset}
 """
 )
+
+# Presence (courant.presence). KEYS: the events topic's meta and stream, the topic's
+# entries (hash: id -> key, newline, meta JSON) and their expiry times (sorted set, ms).
+# ARGV starts with what publishing an event takes: state ttl, pub/sub channel, history
+# size, history ttl ms. Every change publishes its event in the same step.
+_PRESENCE = (
+    _EPOCH
+    + _PUBLISH_MESSAGE
+    + """
+local function event(payload)
+  publish_message(ARGV[1], ARGV[2], 'j', payload, tonumber(ARGV[3]), tonumber(ARGV[4]))
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function remove(id)
+  if redis.call('HDEL', KEYS[3], id) == 1 then
+    redis.call('ZREM', KEYS[4], id)
+    event('{"op":"del","id":' .. cjson.encode(id) .. '}')
+    return 1
+  end
+  redis.call('ZREM', KEYS[4], id)
+  return 0
+end
+"""
+)
+
+# ARGV[5..]: entry id, key, meta JSON, ttl ms, entry limit. Returns 1, or 0 when full.
+_PRESENCE_SET = (
+    _PRESENCE
+    + """
+local id, key, meta, ttl = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+local value = key .. '\\n' .. meta
+local old = redis.call('HGET', KEYS[3], id)
+if not old and redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[9]) then
+  return 0
+end
+redis.call('HSET', KEYS[3], id, value)
+redis.call('ZADD', KEYS[4], now_ms() + ttl, id)
+redis.call('PEXPIRE', KEYS[3], ttl * 2)
+redis.call('PEXPIRE', KEYS[4], ttl * 2)
+if old ~= value then
+  event('{"op":"set","id":' .. cjson.encode(id) .. ',"key":' .. cjson.encode(key)
+    .. ',"meta":' .. meta .. '}')
+end
+return 1
+"""
+)
+
+# ARGV[5..]: entry ids. Returns how many were there.
+_PRESENCE_REMOVE = (
+    _PRESENCE
+    + """
+local removed = 0
+for i = 5, #ARGV do
+  removed = removed + remove(ARGV[i])
+end
+return removed
+"""
+)
+
+# Entries whose time is up. Returns how many were removed.
+_PRESENCE_REAP = (
+    _PRESENCE
+    + """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now_ms(), 'LIMIT', 0, 1000)
+local removed = 0
+for _, id in ipairs(expired) do
+  removed = removed + remove(id)
+end
+return removed
+"""
+)
+
+# The live entries and the events topic's position: {epoch, offset, id, value, ...}.
+_PRESENCE_SNAPSHOT = (
+    _PRESENCE
+    + """
+local now = now_ms()
+local reply = {epoch, offset}
+local all = redis.call('HGETALL', KEYS[3])
+for i = 1, #all, 2 do
+  local expires = redis.call('ZSCORE', KEYS[4], all[i])
+  if expires and tonumber(expires) > now then
+    reply[#reply + 1] = all[i]
+    reply[#reply + 1] = all[i + 1]
+  end
+end
+return reply
+"""
+)
+
+# KEYS: entries, expiry times. ARGV: ttl ms, entry ids. Returns the ids no longer there.
+_PRESENCE_REFRESH = """
+local t = redis.call('TIME')
+local expires = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+local missing = {}
+for i = 2, #ARGV do
+  if redis.call('ZADD', KEYS[2], 'XX', 'CH', expires, ARGV[i]) == 0
+      and not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+    missing[#missing + 1] = ARGV[i]
+  end
+end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]) * 2)
+return missing
+"""
 
 # KEYS: meta, stream. ARGV: state ttl.
 _POSITION = _EPOCH + "return {epoch, offset}\n"
@@ -196,6 +313,11 @@ _SCRIPTS = {
     "position": _Script.of(_POSITION),
     "recover": _Script.of(_RECOVER),
     "send": _Script.of(_SEND),
+    "presence_set": _Script.of(_PRESENCE_SET),
+    "presence_remove": _Script.of(_PRESENCE_REMOVE),
+    "presence_reap": _Script.of(_PRESENCE_REAP),
+    "presence_snapshot": _Script.of(_PRESENCE_SNAPSHOT),
+    "presence_refresh": _Script.of(_PRESENCE_REFRESH),
 }
 
 # -- turning replies into messages (no I/O) ------------------------------------------------
@@ -713,6 +835,8 @@ class _Server:
         self.history_prefix = f"{prefix}h:"
         self.channel_prefix = f"{prefix}t:"
         self.list_prefix = f"{prefix}c:"
+        self.presence_prefix = f"{prefix}p:"
+        self.presence_expiry_prefix = f"{prefix}pe:"
         self._commands: _Commands | None = None
         self._client: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
         self._blocking: redis.Redis | None = None
@@ -799,7 +923,10 @@ class RedisEngine(Engine):
         self.ring = HashRing([(server.address.key, server) for server in self.servers])
 
     def server_for(self, name: str) -> _Server:
-        """The server that holds the topic or channel ``name``."""
+        """The server that holds the topic or channel ``name`` (a topic's presence events
+        live with the topic, so that one script changes both)."""
+        if name.startswith(EVENTS_PREFIX):
+            name = name[len(EVENTS_PREFIX) :]
         return self.ring.node_for(name)
 
     # -- running commands ---------------------------------------------------------------
@@ -874,6 +1001,59 @@ class RedisEngine(Engine):
 
     async def subscribe(self, topic: str) -> None:
         await self.server_for(topic).link_for(self).subscribe(topic)
+
+    # -- presence -------------------------------------------------------------------------
+
+    def _presence_call(self, topic: str) -> tuple[_Server, list[str], list[Any]]:
+        server = self.server_for(topic)
+        events = events_topic(topic)
+        history = self.history.for_topic(events)
+        keys = [
+            server.meta_prefix + events,
+            server.history_prefix + events,
+            server.presence_prefix + topic,
+            server.presence_expiry_prefix + topic,
+        ]
+        args = [TOPIC_STATE_TTL, server.channel_prefix + events, history.size, _ttl_ms(history)]
+        return server, keys, args
+
+    async def presence_set(
+        self, topic: str, entry_id: str, key: str, meta: str, ttl: float, limit: int
+    ) -> bool:
+        server, keys, args = self._presence_call(topic)
+        args += [entry_id, key, meta, max(1, int(ttl * 1000)), limit]
+        return bool(await self._script(server, "presence_set", keys, args))
+
+    async def presence_remove(self, topic: str, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            server, keys, args = self._presence_call(topic)
+            await self._script(server, "presence_remove", keys, [*args, *entry_ids], retry=True)
+
+    async def presence_refresh(self, topic: str, entry_ids: Sequence[str], ttl: float) -> list[str]:
+        if not entry_ids:
+            return []
+        server = self.server_for(topic)
+        keys = [server.presence_prefix + topic, server.presence_expiry_prefix + topic]
+        args = [max(1, int(ttl * 1000)), *entry_ids]
+        missing = await self._script(server, "presence_refresh", keys, args, retry=True)
+        return [entry_id.decode() for entry_id in missing]
+
+    async def presence_reap(self, topic: str) -> int:
+        server, keys, args = self._presence_call(topic)
+        return int(await self._script(server, "presence_reap", keys, args, retry=True))
+
+    async def presence_snapshot(self, topic: str) -> tuple[dict[str, Entry], Position]:
+        server, keys, args = self._presence_call(topic)
+        reply = await self._script(server, "presence_snapshot", keys, args, retry=True)
+        position = Position(reply[0].decode(), int(reply[1]))
+        entries = {}
+        for index in range(2, len(reply), 2):
+            key, _, meta = reply[index + 1].partition(b"\n")
+            try:
+                entries[reply[index].decode()] = Entry(key.decode(), _json.loads(meta))
+            except ValueError:
+                logger.error("Ignoring a malformed presence entry of %r", topic)
+        return entries, position
 
     async def unsubscribe(self, topic: str) -> None:
         link = self.server_for(topic).link

@@ -27,6 +27,7 @@ from ..conf import get_settings
 from ..connection import CLOSED, CLOSING, OPEN, Connection, State
 from ..history import Position
 from ..message import Message
+from ..presencehub import forget_connection
 
 if TYPE_CHECKING:
     from ..consumer import Consumer
@@ -312,6 +313,7 @@ class Conversation:
             self.inbox.close()
         try:
             await connection.hub.release(released)
+            await forget_connection(connection)
             final = connection.close_code if connection.close_code is not None else code
             try:
                 await self.consumer.dispatch("disconnect", final)

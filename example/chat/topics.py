@@ -20,11 +20,13 @@ from .models import ChatMessage
 
 
 class ChatRoom(courant.Topic):
-    """``chat:<room>``: logged-in users read and talk; messages are stored."""
+    """``chat:<room>``: logged-in users read and talk; messages are stored; the room page
+    shows who is in the room (presence)."""
 
     pattern = "chat:{room}"
     # How much history: COURANT["HISTORY"]["chat:*"] in settings, shared with the
     # consumer's pages (a `history` here would win over it).
+    presence = True
 
     def can_subscribe(self, user: Any, room: str) -> bool:
         return bool(user.is_authenticated)
@@ -40,6 +42,10 @@ class ChatRoom(courant.Topic):
         message = ChatMessage.objects.create(room=room, author=user, text=text.strip()[:MAX_TEXT])
         return message.as_event()
 
+    def clean_presence(self, user: Any, meta: Any, room: str) -> dict[str, Any]:
+        # Whatever the page sent, it is shown by its user's name only.
+        return {"name": user.get_username()}
+
 
 class StaffTopic(courant.Topic):
     """``admin:<name>``: for staff only. The room page subscribes to
@@ -52,6 +58,21 @@ class StaffTopic(courant.Topic):
 
     def can_publish(self, user: Any, name: str) -> bool:
         return bool(user.is_staff)
+
+
+class BenchPresence(courant.Topic):
+    """``presence-bench:<name>``: for bench/ only (the ``presence`` scenario). Anyone may
+    subscribe, anonymous clients included (each connection is then a member of its
+    own), presence is on, and a meta is shown as the client sent it. Nobody publishes."""
+
+    pattern = "presence-bench:{name}"
+    presence = True
+
+    def can_subscribe(self, user: Any, name: str) -> bool:
+        return True
+
+    def clean_presence(self, user: Any, meta: dict[str, Any], name: str) -> dict[str, Any]:
+        return meta
 
 
 @courant.method("chat.rooms")

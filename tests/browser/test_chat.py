@@ -57,6 +57,17 @@ def test_two_pages_chat_over_the_fallback_transports(
         chat_between_two_pages(open_page, server, new_room(), expected)
 
 
+def test_the_room_shows_who_is_in_it(open_page, server):
+    room = new_room()
+    alice = open_page(server, "alice", room_path(room))
+    expect(alice.page.locator("[data-here]")).to_have_text("alice")
+    bob = open_page(server, "bob", room_path(room))
+    for page in (alice, bob):
+        expect(page.page.locator("[data-here]")).to_have_text("alice, bob")
+    bob.close()
+    expect(alice.page.locator("[data-here]")).to_have_text("alice")
+
+
 def test_the_consumer_page_and_the_courant_js_page_share_a_room(open_page, server):
     """The low-level page (a hand-written WebSocket client of ChatConsumer) and the page on
     courant.js publish the same events to the same topic."""

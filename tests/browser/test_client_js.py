@@ -225,3 +225,89 @@ def test_calls_fail_plainly_and_an_unknown_version_ends_the_client(page):
     assert result["errors"] == ["unsupported_protocol"]
     assert result["otherState"] == "closed"
     assert (result["state"], result["afterClose"]) == ("closed", "closed")
+
+
+def test_presence_follows_the_frames_and_survives_a_reconnection(page):
+    """The client's presence bookkeeping: the whole state, then diffs, told to the page as
+    joins, leaves and updates; setPresence() sends the op, and the latest meta goes with
+    the subscribe after a reconnection, whose whole state drops whoever left meanwhile."""
+    result = run(
+        page,
+        FAKE_SOCKETS
+        + """
+        const told = [];
+        const client = courant.connect("/courant/", { backoff: { min: 1, max: 5 } });
+        const board = client.subscribe("board:1", {
+          presence: { state: "reading" },
+          onJoin: (key, metas) => told.push(`join ${key} ${JSON.stringify(metas)}`),
+          onLeave: (key, metas) => told.push(`leave ${key} ${JSON.stringify(metas)}`),
+          onUpdate: (key, metas) => told.push(`update ${key} ${JSON.stringify(metas)}`),
+          onPresence: (members) => told.push(`members ${Object.keys(members).join(",")}`),
+        });
+        const subscribe = async (socket, members) => {
+          const frame = await op(socket, "subscribe");
+          socket.frame({ type: "subscribed", id: frame.id, topic: "board:1", epoch: "e",
+                         offset: 0, recovered: false });
+          socket.frame({ type: "presence", topic: "board:1", members });
+          return frame;
+        };
+        const steps = {};
+
+        let socket = await hello(0);
+        const first = await subscribe(socket, { 1: [{ s: "r" }], 2: [{ s: "r" }] });
+        steps.whole = [...told.splice(0)];
+        socket.frame({ type: "presence_diff", topic: "board:1", joins: { 3: [{ s: "r" }] },
+                       updates: { 1: [{ s: "r" }, { s: "e" }] }, leaves: { 2: [{ s: "r" }] } });
+        socket.frame({ type: "presence_diff", topic: "other", joins: { 9: [{}] } });
+        steps.diff = [...told.splice(0)];
+        const before = board.presence;
+
+        const set = board.setPresence({ state: "editing" });
+        const presenceOp = await op(socket, "presence");
+        socket.frame({ type: "reply", id: presenceOp.id, ok: true, result: null });
+        const setResult = await set;
+        socket.drop(1006);
+
+        // Meanwhile 3 left and 4 came: the whole state after the reconnection says so.
+        socket = await hello(1);
+        const second = await subscribe(socket, { 1: [{ s: "r" }, { s: "e" }], 4: [{ s: "e" }] });
+        steps.reconnected = [...told.splice(0)];
+
+        const stop = board.setPresence(null);
+        const stopOp = await op(socket, "presence");  // the first on this connection
+        socket.frame({ type: "reply", id: stopOp.id, ok: true, result: null });
+        await stop;
+        socket.drop(1006);
+        const third = await subscribe(await hello(2), {});
+        steps.emptied = [...told.splice(0)];
+        // Disconnected: the meta waits for the next subscribe.
+        sockets[2].drop(1006);
+        const offline = await board.setPresence({ state: "reading" });
+        const fourth = await op(await hello(3), "subscribe");
+        return { steps, before, after: board.presence, setResult, offline,
+                 presenceOp, stopOp,
+                 sent: [first, second, third, fourth].map((frame) => frame.presence ?? null) };
+        """,
+    )
+    assert result["steps"] == {
+        "whole": ['join 1 [{"s":"r"}]', 'join 2 [{"s":"r"}]', "members 1,2"],
+        "diff": [
+            'leave 2 [{"s":"r"}]',
+            'join 3 [{"s":"r"}]',
+            'update 1 [{"s":"r"},{"s":"e"}]',
+            "members 1,3",
+        ],
+        "reconnected": ['leave 3 [{"s":"r"}]', 'join 4 [{"s":"e"}]', "members 1,4"],
+        "emptied": ['leave 1 [{"s":"r"},{"s":"e"}]', 'leave 4 [{"s":"e"}]', "members "],
+    }
+    assert result["before"] == {"1": [{"s": "r"}, {"s": "e"}], "3": [{"s": "r"}]}
+    assert result["after"] == {}
+    assert result["presenceOp"]["meta"] == {"state": "editing"}
+    assert result["stopOp"]["meta"] is None
+    assert (result["setResult"], result["offline"]) == (None, None)
+    assert result["sent"] == [
+        {"state": "reading"},
+        {"state": "editing"},
+        None,
+        {"state": "reading"},
+    ]

@@ -56,6 +56,9 @@ export type ErrorCode =
   | "too_many_subscriptions"
   | "rejected"
   | "unknown_method"
+  | "not_subscribed"
+  | "no_presence"
+  | "presence_full"
   | "unavailable"
   | "internal"
   | "timeout"
@@ -89,23 +92,41 @@ export interface GapInfo extends MessageMeta {
   reason: "unrecovered" | "gap";
 }
 
-export interface SubscriptionHandlers<T = unknown> {
+/** A presence meta: a small JSON object, one per tracked connection. */
+export type PresenceMeta = Record<string, unknown>;
+
+/** Who is on a topic: each member's key (a user's id, or `anonymous:...`) mapped to one
+ * meta per connection it has there (as the topic class's `clean_presence` made it). */
+export type Members<M = PresenceMeta> = Record<string, M[]>;
+
+export interface SubscriptionHandlers<T = unknown, M = PresenceMeta> {
   /** A message of the topic: `data` is what was published (a Uint8Array for bytes). */
-  onMessage?(this: Subscription<T>, data: T, meta: MessageMeta): void;
+  onMessage?(this: Subscription<T, M>, data: T, meta: MessageMeta): void;
   /** The server confirmed the subscription (again after each reconnection). */
-  onSubscribed?(this: Subscription<T>, info: SubscribedInfo): void;
+  onSubscribed?(this: Subscription<T, M>, info: SubscribedInfo): void;
   /** Messages were missed and cannot be delivered. */
-  onGap?(this: Subscription<T>, info: GapInfo): void;
+  onGap?(this: Subscription<T, M>, info: GapInfo): void;
   /** The subscription was refused (for example `forbidden`); it has ended, except on
    * `unavailable`, when it is tried again. */
-  onError?(this: Subscription<T>, error: CourantError): void;
+  onError?(this: Subscription<T, M>, error: CourantError): void;
   /** The server ended the subscription (reason `"forbidden"`: the permission was revoked). */
-  onUnsubscribed?(this: Subscription<T>, reason: string): void;
+  onUnsubscribed?(this: Subscription<T, M>, reason: string): void;
   /** Start from this position: the messages after it are delivered first. */
   since?: Position;
+  /** Show this page in the topic's presence with this meta (leave it out to watch the
+   * presence without being counted). */
+  presence?: object | null;
+  /** The presence changed (the whole of it, first, then after each change). */
+  onPresence?(this: Subscription<T, M>, members: Members<M>): void;
+  /** A member came (also for each member of the first presence received). */
+  onJoin?(this: Subscription<T, M>, key: string, metas: M[]): void;
+  /** A member left: `metas` are those it had. */
+  onLeave?(this: Subscription<T, M>, key: string, metas: M[]): void;
+  /** A member's metas changed (another tab, a new state): `metas` are its metas now. */
+  onUpdate?(this: Subscription<T, M>, key: string, metas: M[]): void;
 }
 
-export declare class Subscription<T = unknown> {
+export declare class Subscription<T = unknown, M = PresenceMeta> {
   readonly client: Client;
   readonly topic: string;
   /** The position of the last message received, or null. */
@@ -114,8 +135,13 @@ export declare class Subscription<T = unknown> {
   readonly subscribed: boolean;
   /** Publish to this topic: resolves with the message's position. */
   publish(data: unknown, options?: RequestOptions): Promise<Position>;
+  /** Who is on the topic now (a topic with presence); a new object at each change. */
+  readonly presence: Members<M>;
   /** Stop receiving this topic's messages. */
   unsubscribe(): void;
+  /** Show this page in the topic's presence with `meta`, or stop with null; resolves once
+   * the server has it. The meta is kept for the subscribes after a reconnection. */
+  setPresence(meta: object | null, options?: RequestOptions): Promise<null>;
 }
 
 export interface ClientEvents {
@@ -135,7 +161,10 @@ export declare class Client {
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
   off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
   /** Follow `topic`; throws if this client already follows it. */
-  subscribe<T = unknown>(topic: string, handlers?: SubscriptionHandlers<T>): Subscription<T>;
+  subscribe<T = unknown, M = PresenceMeta>(
+    topic: string,
+    handlers?: SubscriptionHandlers<T, M>,
+  ): Subscription<T, M>;
   /** Publish `data` (any JSON value) to `topic`: resolves with the message's position. */
   publish(topic: string, data: unknown, options?: RequestOptions): Promise<Position>;
   /** Call the server's RPC method: resolves with its result, rejects with a CourantError. */

@@ -3,8 +3,8 @@
 // One dependency-free ES module. It connects over WebSocket and falls back to Server-Sent
 // Events, then long-polling (docs/transports.md); reconnects with exponential backoff and
 // full jitter; resubscribes every topic from the last position it saw, so missed messages
-// arrive once and in order, or tells the app plainly that it missed some. See
-// docs/client.md for the API.
+// arrive once and in order, or tells the app plainly that it missed some; and keeps each
+// topic's presence (docs/presence.md) up to date. See docs/client.md for the API.
 
 /** The major version of the topics protocol this client speaks. */
 export const VERSION = 1;
@@ -240,6 +240,11 @@ export class Subscription {
     this.subscribed = false;
     this.subscribing = false;
     this.retries = 0;
+    /** Who is on the topic (one with presence): `{key: [meta, ...]}`. A new object at each
+     * change; empty until the server sends it. */
+    this.presence = {};
+    // The meta this page shows itself with, or null: every subscribe sends it.
+    this._meta = handlers.presence ?? null;
   }
 
   /** Publish `data` to this topic: resolves with its `{epoch, offset}`. */
@@ -250,6 +255,21 @@ export class Subscription {
   /** Stop receiving this topic's messages. */
   unsubscribe() {
     this.client._forget(this, true);
+  }
+
+  /** Show this page in the topic's presence with `meta` (again to change it), or stop
+   * showing it with null. Resolves once the server has it; the meta is kept, so that a
+   * reconnection shows the page with it again. */
+  setPresence(meta, options) {
+    this._meta = meta ?? null;
+    if (this.client._subscriptions.get(this.topic) !== this) {
+      return Promise.reject(new CourantError("not_subscribed", "this subscription has ended"));
+    }
+    // Not subscribed on this connection (yet): the next subscribe carries the meta. The
+    // server handles a connection's ops in order, so one sent after a subscribe that is
+    // still being answered comes after it.
+    if (!this.subscribed && !this.subscribing) return Promise.resolve(null);
+    return this.client._request({ op: "presence", topic: this.topic, meta: this._meta }, options);
   }
 
   _emit(name, ...args) {
@@ -301,6 +321,38 @@ export class Subscription {
     const { epoch, offset } = frame;
     this.position = { epoch, offset };
     this._emit("onGap", { topic: this.topic, epoch, offset, reason: "gap" });
+  }
+
+  // The whole presence, sent after every subscribe: what changed since the presence the
+  // page had (before a reconnection, say) is told as joins, leaves and updates, so that
+  // nobody who left meanwhile stays on the page.
+  _presence({ members = {} }) {
+    const before = this.presence;
+    const changes = { leaves: {}, joins: {}, updates: {} };
+    for (const key of Object.keys(before)) {
+      if (!Object.hasOwn(members, key)) changes.leaves[key] = before[key];
+    }
+    for (const [key, metas] of Object.entries(members)) {
+      if (!Object.hasOwn(before, key)) changes.joins[key] = metas;
+      else if (JSON.stringify(metas) !== JSON.stringify(before[key])) changes.updates[key] = metas;
+    }
+    this._presenceDiff(changes);
+  }
+
+  // A change: members who came, left, or changed their metas (each mapped to its metas).
+  _presenceDiff({ leaves = {}, joins = {}, updates = {} }) {
+    const members = (this.presence = { ...this.presence });
+    for (const [key, metas] of Object.entries(leaves)) {
+      delete members[key];
+      this._emit("onLeave", key, metas);
+    }
+    for (const [name, changed] of [["onJoin", joins], ["onUpdate", updates]]) {
+      for (const [key, metas] of Object.entries(changed)) {
+        members[key] = metas;
+        this._emit(name, key, metas);
+      }
+    }
+    this._emit("onPresence", members);
   }
 }
 
@@ -355,7 +407,9 @@ export class Client {
   }
 
   /** Follow `topic`. `handlers`: onMessage(data, meta), onSubscribed(info), onGap(info),
-   * onError(error), onUnsubscribed(reason), and `since` ({epoch, offset}) to start from. */
+   * onError(error), onUnsubscribed(reason), `since` ({epoch, offset}) to start from; and
+   * for presence, `presence` (the meta to show this page with), onPresence(members),
+   * onJoin(key, metas), onLeave(key, metas), onUpdate(key, metas). */
   subscribe(topic, handlers = {}) {
     if (this.state === "closed") throw new CourantError("closed", "the client is closed");
     if (this._subscriptions.has(topic)) throw new Error(`already subscribed to ${topic}`);
@@ -518,6 +572,12 @@ export class Client {
       case "gap":
         subscription?._gap(frame);
         break;
+      case "presence":
+        subscription?._presence(frame);
+        break;
+      case "presence_diff":
+        subscription?._presenceDiff(frame);
+        break;
       case "unsubscribed":
         if (subscription) {
           this._forget(subscription, false);
@@ -556,6 +616,7 @@ export class Client {
     const since = subscription.position;
     const frame = { op: "subscribe", topic: subscription.topic };
     if (since) frame.since = since;
+    if (subscription._meta) frame.presence = subscription._meta;
     subscription.subscribing = true;
     this._send({ frame, answer: (reply) => subscription._answer(reply, since), fail() {} });
   }

@@ -9,6 +9,7 @@ const list = root.querySelector("[data-messages]");
 const status = root.querySelector("[data-status]");
 const notice = root.querySelector("[data-notice]");
 const staff = root.querySelector("[data-staff]");
+const here = root.querySelector("[data-here]");
 const form = root.querySelector("[data-form]");
 const me = root.dataset.me;
 
@@ -36,6 +37,11 @@ client.on("state", (state) => {
 client.on("error", (error) => showNotice(`Disconnected for good: ${error.message}`, true));
 
 const room = client.subscribe(root.dataset.topic, {
+  presence: {}, // count this page among who is here (ChatRoom.clean_presence adds the name)
+  // Who is here: one name per user, however many tabs each has open.
+  onPresence: (members) => {
+    here.textContent = Object.values(members).map((metas) => metas[0].name).sort().join(", ");
+  },
   onMessage: show,
   onGap: () => showNotice("Some messages were missed while this page was offline.", true),
   onError: (error) => showNotice(`Cannot follow this room: ${error.message}`),
