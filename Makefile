@@ -36,11 +36,11 @@ pytest: $(STAMP)
 	exit $$status
 
 # Courant against a bare ASGI app, Django Channels and python-socketio, side by side:
-# every scenario (fan-out three times, for medians), about 35 minutes on 2 cores; needs
+# every scenario (fan-out and broadcast three times, for medians), about 40 minutes; needs
 # Redis at 127.0.0.1:6379. Peers are installed into bench/.venv-peers. Writes
 # bench/results/latest.json and latest.png, and the tables of docs/performance.md.
 bench: $(STAMP)
-	$(BIN)/python bench/run.py --scenario all --fanout-repeat 3 \
+	$(BIN)/python bench/run.py --scenario all --bar-repeat 3 \
 		--json bench/results/latest.json --plot bench/results/latest.png --doc docs/performance.md
 
 clean:
