@@ -118,3 +118,21 @@ class ResumeConsumer(courant.Consumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.apublish(self.kwargs["room"], text_data if text_data is not None else bytes_data)
+
+
+class PresentConsumer(courant.JsonConsumer):
+    """Shows its connection in the presence of ``board:<room>`` from a consumer of its
+    own (no topics endpoint): a sync handler changes the meta, ``{"leave": true}`` leaves."""
+
+    async def connect(self) -> None:
+        self.accept()
+        await self.atrack(f"board:{self.kwargs['room']}", {"state": "reading"})
+        self.send_json("tracked")
+
+    def receive_json(self, content: Any) -> None:
+        topic = f"board:{self.kwargs['room']}"
+        if content.get("leave"):
+            self.untrack(topic)
+        else:
+            self.track(topic, {"state": content["state"]})
+        self.send_json("done")

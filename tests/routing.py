@@ -6,6 +6,7 @@ from .consumers import (
     BrokenConsumer,
     EchoConsumer,
     HookConsumer,
+    PresentConsumer,
     ResumeConsumer,
     SyncHookConsumer,
     TrackingConsumer,
@@ -23,4 +24,5 @@ routes = [
     path("ws/synchook/<str:room>/", SyncHookConsumer.as_asgi()),
     path("ws/track/<str:room>/", TrackingConsumer.as_asgi()),
     path("ws/resume/<str:room>/", ResumeConsumer.as_asgi()),
+    path("ws/present/<str:room>/", PresentConsumer.as_asgi()),
 ]

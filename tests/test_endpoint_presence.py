@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 
 import courant
 from courant.hub import get_hub
+from courant.testing import WebSocketClient
+from tests.asgi import application
 from tests.test_endpoint import Endpoint, error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -125,3 +127,19 @@ async def test_a_clean_shutdown_removes_the_presence_of_the_process_at_once():
         await get_hub().shutdown(courant.CloseCode.GOING_AWAY, "restarting")
         assert await ws.receive_close() == courant.CloseCode.GOING_AWAY
     assert await courant.apresence("board:6") == {}
+
+
+async def test_a_consumer_of_its_own_tracks_updates_and_untracks(settings):
+    async with WebSocketClient(application, "/ws/present/r1/") as ws:
+        assert await ws.receive_json() == "tracked"
+        members = await courant.apresence("board:r1")
+        assert list(members.values()) == [[{"state": "reading"}]]
+        await ws.send_json({"state": "editing"})  # from a sync handler: track()
+        assert await ws.receive_json() == "done"
+        assert list((await courant.apresence("board:r1")).values()) == [[{"state": "editing"}]]
+        await ws.send_json({"leave": True})
+        assert await ws.receive_json() == "done"
+        assert await courant.apresence("board:r1") == {}
+        await ws.send_json({"state": "reading"})
+        await ws.receive_json()
+    assert await courant.apresence("board:r1") == {}  # gone with its connection
