@@ -375,8 +375,48 @@ class SocketIOConnection:
 # -- the process -------------------------------------------------------------------------
 
 
-class LoadGenerator:
+class Driven:
+    """What both loads share: tasks started by commands, and the loop that reads the
+    commands (one JSON line each on stdin) until ``quit`` or end of input, then cancels
+    the tasks and closes the connections."""
+
+    connections: list[Any]
+    tally: Tally
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def handle(self, command: str, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def serve(self, commands: asyncio.StreamReader) -> None:
+        while True:
+            line = await commands.readline()
+            if not line:
+                break  # run.py is gone
+            message = json.loads(line)
+            if message["cmd"] == "quit":
+                break
+            await self.handle(message["cmd"], message)
+        for task in list(self.tasks):
+            task.cancel()
+        await self.close_all()
+
+    async def close_all(self) -> None:
+        self.tally.closing = True
+        closing = [asyncio.ensure_future(conn.close()) for conn in self.connections if conn]
+        if closing:
+            await asyncio.wait(closing, timeout=5)
+
+
+class LoadGenerator(Driven):
     def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
         self.protocol: str = config["protocol"]
         self.size: int = config["size"]
         self.gate = asyncio.Semaphore(config["concurrency"])
@@ -384,7 +424,6 @@ class LoadGenerator:
         self.client, self.connector = choose_client(config["client"])
         self.tally = Tally()
         self.connections: list[Connection | None] = []
-        self.tasks: set[asyncio.Task[None]] = set()
         self.warmup_task: asyncio.Task[None] | None = None
         self.warmup_sent: dict[int, int] = {}
         self.warmup_stop = asyncio.Event()
@@ -433,11 +472,6 @@ class LoadGenerator:
             seconds=round(time.monotonic() - started, 4),
             total=sum(conn is not None for conn in self.connections),
         )
-
-    def spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     async def send(self, socket: int, frame: bytes) -> None:
         connection = self.connections[socket]
@@ -502,60 +536,43 @@ class LoadGenerator:
             max_lag_ms=round(max_lag / 1e6, 3),
         )
 
-    async def close_all(self) -> None:
-        self.tally.closing = True
-        closing = [asyncio.ensure_future(conn.close()) for conn in self.connections if conn]
-        if closing:
-            await asyncio.wait(closing, timeout=5)
-
-    async def serve(self, commands: asyncio.StreamReader) -> None:
-        while True:
-            line = await commands.readline()
-            if not line:
-                break  # run.py is gone
-            message = json.loads(line)
-            command = message["cmd"]
-            if command == "connect":
-                self.spawn(self.connect([(url, room) for url, room in message["sockets"]]))
-            elif command == "warmup":
-                if not self.tally.rooms:
-                    self.tally.all_warm.set()  # no socket here to wait for
-                self.spawn(self.announce(self.tally.all_warm, "warm"))
-                if message["plan"]:
-                    self.warmup_task = asyncio.ensure_future(
-                        self.warmup(message["plan"], message["rate"])
-                    )
-            elif command == "stop_warmup":
-                if self.warmup_task is not None:
-                    self.warmup_stop.set()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(self.warmup_task), 10)
-                    self.warmup_task.cancel()
-                emit("warmup_stopped", sent=self.warmup_sent)
-            elif command == "drain_warmup":
-                sent = {int(room): count for room, count in message["sent"].items()}
-                self.spawn(self.drain_warmup(sent))
-            elif command == "expect":
-                number = int(message["round"])
-                done = self.tally.start_round(number, int(message["per_room"]))
-                self.spawn(self.announce(done, "done", round=number))
-                emit("expecting", round=number)
-            elif command == "publish":
-                self.spawn(
-                    self.publish(
-                        int(message["round"]),
-                        message["plan"],
-                        int(message["per_room"]),
-                        message["rate"],
-                    )
+    async def handle(self, command: str, message: dict[str, Any]) -> None:
+        if command == "connect":
+            self.spawn(self.connect([(url, room) for url, room in message["sockets"]]))
+        elif command == "warmup":
+            if not self.tally.rooms:
+                self.tally.all_warm.set()  # no socket here to wait for
+            self.spawn(self.announce(self.tally.all_warm, "warm"))
+            if message["plan"]:
+                self.warmup_task = asyncio.ensure_future(
+                    self.warmup(message["plan"], message["rate"])
                 )
-            elif command == "report":
-                emit("report", **self.tally.report())
-            elif command == "quit":
-                break
-        for task in list(self.tasks):
-            task.cancel()
-        await self.close_all()
+        elif command == "stop_warmup":
+            if self.warmup_task is not None:
+                self.warmup_stop.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self.warmup_task), 10)
+                self.warmup_task.cancel()
+            emit("warmup_stopped", sent=self.warmup_sent)
+        elif command == "drain_warmup":
+            sent = {int(room): count for room, count in message["sent"].items()}
+            self.spawn(self.drain_warmup(sent))
+        elif command == "expect":
+            number = int(message["round"])
+            done = self.tally.start_round(number, int(message["per_room"]))
+            self.spawn(self.announce(done, "done", round=number))
+            emit("expecting", round=number)
+        elif command == "publish":
+            self.spawn(
+                self.publish(
+                    int(message["round"]),
+                    message["plan"],
+                    int(message["per_room"]),
+                    message["rate"],
+                )
+            )
+        elif command == "report":
+            emit("report", **self.tally.report())
 
 
 # -- presence (Courant's topics protocol) ------------------------------------------------
@@ -581,7 +598,7 @@ class Churner:
         self.closed = False
 
 
-class PresenceLoad:
+class PresenceLoad(Driven):
     """Presence churn over Courant's topics endpoint, for the ``presence`` scenario.
 
     Commands (one JSON line each, as for :class:`LoadGenerator`):
@@ -618,6 +635,7 @@ class PresenceLoad:
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
         self.gate = asyncio.Semaphore(config["concurrency"])
         self.connect_timeout: float = config["connect_timeout"]
         self.client, self.connector = choose_client(config["client"])
@@ -625,7 +643,6 @@ class PresenceLoad:
         self.churn_tally = Tally()  # churn clients: each leaves on purpose
         self.churn_tally.closing = True
         self.connections: list[Connection] = []
-        self.tasks: set[asyncio.Task[None]] = set()
         # The watchers, by number.
         self.ready: list[asyncio.Future[None]] = []
         self.members: list[int] = []
@@ -895,54 +912,33 @@ class PresenceLoad:
 
     # -- commands -------------------------------------------------------------------------
 
-    def spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def serve(self, commands: asyncio.StreamReader) -> None:
-        while True:
-            line = await commands.readline()
-            if not line:
-                break  # run.py is gone
-            message = json.loads(line)
-            command = message["cmd"]
-            if command == "watch":
-                self.spawn(self.watch(message["urls"], message["subscribe"].encode()))
-            elif command == "settle":
-                self.spawn(self.settle_members(int(message["members"]), message["timeout"]))
-            elif command == "probe":
-                self.spawn(self.probe(message["url"], message["subscribe"].encode()))
-            elif command == "measure":
-                self.measure(int(message["round"]))
-                emit("measuring", round=self.round)
-            elif command == "churn":
-                plan = [(float(offset), url) for offset, url in message["plan"]]
-                self.spawn(
-                    self.churn(
-                        int(message["round"]),
-                        int(message["start_ns"]),
-                        plan,
-                        float(message["hold"]),
-                        message["subscribe"].encode(),
-                    )
+    async def handle(self, command: str, message: dict[str, Any]) -> None:
+        if command == "watch":
+            self.spawn(self.watch(message["urls"], message["subscribe"].encode()))
+        elif command == "settle":
+            self.spawn(self.settle_members(int(message["members"]), message["timeout"]))
+        elif command == "probe":
+            self.spawn(self.probe(message["url"], message["subscribe"].encode()))
+        elif command == "measure":
+            self.measure(int(message["round"]))
+            emit("measuring", round=self.round)
+        elif command == "churn":
+            plan = [(float(offset), url) for offset, url in message["plan"]]
+            self.spawn(
+                self.churn(
+                    int(message["round"]),
+                    int(message["start_ns"]),
+                    plan,
+                    float(message["hold"]),
+                    message["subscribe"].encode(),
                 )
-            elif command == "await_diffs":
-                self.spawn(
-                    self.await_diffs(
-                        int(message["round"]), int(message["expect"]), message["timeout"]
-                    )
-                )
-            elif command == "report":
-                emit("report", **self.report())
-            elif command == "quit":
-                break
-        for task in list(self.tasks):
-            task.cancel()
-        self.tally.closing = True
-        closing = [asyncio.ensure_future(conn.close()) for conn in self.connections]
-        if closing:
-            await asyncio.wait(closing, timeout=5)
+            )
+        elif command == "await_diffs":
+            self.spawn(
+                self.await_diffs(int(message["round"]), int(message["expect"]), message["timeout"])
+            )
+        elif command == "report":
+            emit("report", **self.report())
 
 
 def succeeded(future: asyncio.Future[None]) -> bool:
