@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from . import _json
+from ._text import utf8_longer_than
 from .history import Position
 from .topics import name_problem
 
@@ -112,19 +113,12 @@ class _Invalid(Exception):
         self.message = message
 
 
-def _utf8_size_over(text: str, limit: int) -> bool:
-    # A character is 1 to 4 bytes: only encode when the length alone cannot decide.
-    if len(text) > limit:
-        return True
-    return len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
-
-
 def parse(frame: str | bytes | None, max_size: int) -> Op | ProtocolError:
     """Read one client frame. Never raises: a bad frame gives a :class:`ProtocolError`,
     with the op's id when it could be read."""
     if not isinstance(frame, str):
         return ProtocolError(None, INVALID_FRAME, "frames are JSON text, not binary")
-    if _utf8_size_over(frame, max_size):
+    if utf8_longer_than(frame, max_size):
         return ProtocolError(None, TOO_BIG, f"frame is larger than {max_size} bytes")
     try:
         value = _json.loads(frame)

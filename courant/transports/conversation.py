@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from .._text import utf8_longer_than
 from ..closecodes import CloseCode
 from ..conf import get_settings
 from ..connection import CLOSED, CLOSING, OPEN, Connection, State
@@ -52,10 +53,7 @@ def too_big(text: str | None, data: bytes | None, limit: int | None) -> bool:
         return len(data) > limit
     if text is None:
         return False
-    # A character is 1 to 4 bytes: only encode when the length alone cannot decide.
-    if len(text) > limit:
-        return True
-    return len(text) * 4 > limit and len(text.encode()) > limit
+    return utf8_longer_than(text, limit)
 
 
 class Gap(NamedTuple):
