@@ -1,11 +1,12 @@
 """Running an awaitable eagerly: its first step at once, in the caller.
 
-Fan-out writes one frame to each of many connections. Scheduling a task step per
-connection for each message costs more than the write itself, and almost every write
-completes without waiting (the kernel takes the bytes). So the hub's path starts the ASGI
-``send`` right away, as a task would, and hands it to the connection's own writer task
-only if it has to wait (the client is slow and the transport pushed back). Python 3.12's
-eager tasks do the same for a new task; here no task is created at all.
+A connection writes a frame with nothing queued ahead of it without a task step:
+scheduling one costs more than the write itself, and almost every write completes
+without waiting (the kernel takes the bytes). So the ASGI ``send`` starts right away,
+as a task would, and is handed to the connection's own writer task only if it has to
+wait (the client is slow and the transport pushed back). Python 3.12's eager tasks do
+the same for a new task; here no task is created at all. Fan-out steps one loop over
+all the subscribers this way (``courant.connection.hand_out``), not one send each.
 
 The first step runs in the caller's task (or in no task, from an engine's I/O callback),
 so it must not depend on ``asyncio.current_task()``. ASGI servers' ``send`` callables do
@@ -16,7 +17,7 @@ flow-control event or future, which :func:`resume` then waits for in the writer 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from types import CoroutineType
 from typing import Any, NamedTuple
 
@@ -24,7 +25,7 @@ from typing import Any, NamedTuple
 class Suspended(NamedTuple):
     """An awaitable stopped at its first wait: what it yielded to its (absent) task."""
 
-    iterator: Generator[Any, None, Any]
+    iterator: Generator[Any, None, Any] | Coroutine[Any, None, Any]
     #: A future to wait for, or ``None`` for a bare yield (``asyncio.sleep(0)``).
     awaiting: asyncio.Future[Any] | None
 

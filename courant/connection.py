@@ -24,7 +24,7 @@ import asyncio
 import enum
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
@@ -37,7 +37,7 @@ from .topics import validate_topic
 
 if TYPE_CHECKING:
     from .conf import Settings
-    from .hub import Hub, Replay
+    from .hub import Hub, Replay, Subscriber
     from .message import Message
     from .types import ASGIEvent, Send
 
@@ -105,6 +105,9 @@ class Connection(abc.ABC):
     #: Whether topic messages are sent as frames of the topics protocol (its endpoint
     #: sets it) rather than as published. Transports honour it in ``_message_event``.
     wrap_messages: bool = False
+    #: Whether the hub may write this transport's topic messages itself (see
+    #: :func:`hand_out`): true where the message's own cached ASGI event is what is sent.
+    _direct_messages: ClassVar[bool] = False
 
     def __init__(self, send: Send, *, hub: Hub, settings: Settings) -> None:
         self.state = State.CONNECTING
@@ -129,11 +132,26 @@ class Connection(abc.ABC):
         self._close_timer: asyncio.TimerHandle | None = None
         #: Set by the driver: ends the conversation when a close cannot complete in time.
         self.on_abort: Callable[[], None] | None = None
-        #: How the hub hands this connection a topic message. Forwarding it to the client
-        #: is the default; a driver whose consumer handles messages itself replaces it.
-        self.deliver: Callable[[Message], None] = self._forward
+        self._deliver: Callable[[Message], None] = self._forward
+        #: This connection while the hub may write its topic messages itself (see
+        #: :func:`hand_out`), else ``None``.
+        self.direct: Connection | None = self if self._direct_messages else None
         #: How the hub tells this connection that messages of a topic were lost.
         self.on_gap: Callable[[str, Position], None] = _ignore_gap
+
+    @property
+    def deliver(self) -> Callable[[Message], None]:
+        """How the hub hands this connection a topic message. Forwarding it to the client
+        is the default; a driver whose consumer handles messages itself replaces it."""
+        return self._deliver
+
+    @deliver.setter
+    def deliver(self, deliver: Callable[[Message], None]) -> None:
+        self._deliver = deliver
+        # The hub writes messages itself only for the default forwarding: anything else
+        # (a consumer's handler, a filter) must see every message.
+        forwarding = self._direct_messages and deliver == self._forward
+        self.direct = self if forwarding else None
 
     # -- what a transport builds ---------------------------------------------------------
 
@@ -393,3 +411,77 @@ class Connection(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.state.value} topics={len(self.topics)}>"
+
+
+# -- fan-out -----------------------------------------------------------------------------
+
+
+class _Cursor:
+    """Where one fan-out's writing loop is."""
+
+    __slots__ = ("handed_over", "index")
+
+    def __init__(self, index: int) -> None:
+        #: The subscriber being written to.
+        self.index = index
+        #: Set when the loop waits on that subscriber: its writer task now owns the loop,
+        #: which then ends after that one send.
+        self.handed_over = False
+
+
+def hand_out(subscribers: Collection[Subscriber], message: Message) -> None:
+    """Give ``message`` to each of ``subscribers``, in turn. Called by the hub, on the
+    loop, once per message.
+
+    A connection with nothing queued gets the message's frame written at once, by one
+    coroutine looping over all of them and stepped here: each write is an ``await``
+    that completes in place (the kernel takes the bytes), so a fan-out costs no task
+    step, and no exception, per connection (stepping each write on its own, as
+    ``_push`` does, raises ``StopIteration`` for each one). If a write has to wait (that
+    client is slow), the loop, stopped inside that write, is handed to that
+    connection's writer task, which finishes the write and ends it, and a new loop
+    goes on from the next subscriber. Every other subscriber gets ``deliver()``.
+    """
+    pending = list(subscribers)  # a copy: a write that waits lets others join or leave
+    start = 0
+    while start < len(pending):
+        cursor = _Cursor(start)
+        writing = _write_all(pending, message, cursor)
+        try:
+            awaiting = writing.send(None)
+        except StopIteration:
+            return
+        cursor.handed_over = True
+        connection = pending[cursor.index].direct
+        assert connection is not None  # only direct writes wait
+        connection._start_writer(_eager.Suspended(writing, awaiting))
+        start = cursor.index + 1
+
+
+async def _write_all(pending: Sequence[Subscriber], message: Message, cursor: _Cursor) -> None:
+    is_open = State.OPEN
+    for index in range(cursor.index, len(pending)):
+        subscriber = pending[index]
+        connection = subscriber.direct
+        # What Connection._push does for a frame with nothing ahead of it, inlined: this
+        # runs once per subscriber per message.
+        if connection is not None and connection._writer is None and connection.state is is_open:
+            cursor.index = index
+            try:
+                # The transport's _message_event, inlined (WebSocketConnection's).
+                wrapped = connection.wrap_messages
+                event = message.protocol_event if wrapped else message.websocket_event
+            except Exception:
+                logger.exception("Encoding %r failed", message)
+                continue
+            try:
+                await connection._send(event)
+            except Exception as exc:
+                connection._send_failed(exc)
+            if cursor.handed_over:
+                return
+        else:
+            try:
+                subscriber.deliver(message)
+            except Exception:
+                logger.exception("Delivering %r to %r failed", message, subscriber)

@@ -24,6 +24,7 @@ from . import _json, protocol
 from ._sync import executor_for_connection, run_sync
 from .closecodes import CloseCode
 from .conf import get_settings
+from .connection import Connection
 from .consumer import Consumer
 from .exceptions import EncodeError, EngineError, Reject
 from .history import Position
@@ -59,6 +60,9 @@ def recheck(topic: str) -> None:
 class _Rechecker:
     """One per hub: subscribed to :data:`RECHECK_TOPIC` while the process serves the
     topics endpoint, it has the named topic's local subscribers check again."""
+
+    #: A hub subscriber that is not a connection (see ``Subscriber.direct``).
+    direct: Connection | None = None
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._sync import on_loop_thread
 from .conf import get_settings
+from .connection import Connection, hand_out
 from .engines import Engine, create_engine
 from .exceptions import EngineError
 from .history import Position, Recovery, is_after
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .message import Kind, Message, Payload
 
 logger = logging.getLogger("courant.hub")
@@ -44,6 +44,12 @@ RECOVERY_TIMEOUT = 30.0
 
 class Subscriber(Protocol):
     """What the hub delivers to: in practice, a :class:`~courant.connection.Connection`."""
+
+    @property
+    def direct(self) -> Connection | None:
+        """The connection itself, while the hub may write its messages to the transport
+        directly (see :func:`courant.connection.hand_out`); ``None`` for any other
+        subscriber, which gets :meth:`deliver`."""
 
     def deliver(self, message: Message) -> None:
         """Take one message of a joined topic. Must not block, and must not join or
@@ -381,11 +387,7 @@ class Hub:
         entry.offset = message.offset
         for joiner in entry.joiners:
             joiner.buffer.append(message)
-        for subscriber in entry.subscribers:
-            try:
-                subscriber.deliver(message)
-            except Exception:
-                logger.exception("Delivering %r to %r failed", message, subscriber)
+        hand_out(entry.subscribers, message)
 
     def _gap(self, topic: str, entry: _Topic, position: Position) -> None:
         logger.info("Messages of topic %r were lost; continuing after %s", topic, position)

@@ -43,6 +43,9 @@ class PresenceFull(Exception):
 class TopicPresence:
     """One topic's presence in this process."""
 
+    #: A hub subscriber that is not a connection (see ``Subscriber.direct``).
+    direct: Connection | None = None
+
     def __init__(self, manager: PresenceHub, topic: str) -> None:
         self.manager = manager
         self.topic = topic

@@ -11,7 +11,7 @@ from courant.conf import Settings
 from courant.connection import MAX_REASON_BYTES, State, check_close_code
 from courant.engines.memory import MemoryEngine
 from courant.hub import Hub
-from courant.message import Kind
+from courant.message import Kind, Message
 from courant.transports.websocket import WebSocketConnection
 
 
@@ -38,6 +38,16 @@ def make(hub=None, **settings):
         client.send, hub=hub or Hub(MemoryEngine("memory://")), settings=Settings(**settings)
     )
     return client, connection
+
+
+async def joined(hub, count):
+    """``count`` clients, accepted and subscribed to topic ``t``."""
+    clients = [make(hub) for _ in range(count)]
+    for _, connection in clients:
+        await connection.join("t")
+        connection.accept()
+    await settle()
+    return clients
 
 
 async def settle():
@@ -185,11 +195,7 @@ async def test_long_close_reasons_are_cut_to_what_the_protocol_allows():
 async def test_fan_out_writes_to_an_idle_client_during_the_publish():
     # The writer is idle, so the hub writes right away: no task step per subscriber.
     hub = Hub(MemoryEngine("memory://"))
-    clients = [make(hub) for _ in range(3)]
-    for _, connection in clients:
-        await connection.join("t")
-        connection.accept()
-    await settle()
+    clients = await joined(hub, 3)
     hub.engine.publish_blocking("t", Kind.TEXT, "now")  # fans out with no await
     assert [client.frames() for client, _ in clients] == [["now"]] * 3
 
@@ -209,6 +215,56 @@ async def test_a_send_that_must_wait_keeps_its_place_and_the_writer_finishes_it(
     client.reading.set()
     await settle()
     assert client.frames() == ["0", "1", "2", "own"]
+
+
+async def test_a_client_that_pushes_back_mid_fan_out_delays_only_itself():
+    hub = Hub(MemoryEngine("memory://"))
+    clients = await joined(hub, 5)
+    # The hub's subscriber order is a set's: block whichever client it writes to third.
+    order = list(hub._topics["t"].subscribers)
+    slow = next(client for client, connection in clients if connection is order[2])
+    slow.reading.clear()
+    hub.engine.publish_blocking("t", Kind.TEXT, "a")  # fans out with no await
+    hub.engine.publish_blocking("t", Kind.TEXT, "b")
+    others = [client for client, _ in clients if client is not slow]
+    # Everyone else has both at once, before any task has run.
+    assert [client.frames() for client in others] == [["a", "b"]] * 4
+    assert slow.frames() == []
+    slow.reading.set()
+    await settle()
+    assert slow.frames() == ["a", "b"]
+    hub.engine.publish_blocking("t", Kind.TEXT, "c")  # the slow client is caught up
+    assert [client.frames()[-1] for client, _ in clients] == ["c"] * 5
+
+
+async def test_a_client_finished_while_its_fan_out_write_waits_gets_nothing_more():
+    hub = Hub(MemoryEngine("memory://"))
+    (slow, stuck), (fine, _) = await joined(hub, 2)
+    slow.reading.clear()
+    hub.engine.publish_blocking("t", Kind.TEXT, "a")
+    stuck.finish(1006)
+    await settle()
+    slow.reading.set()
+    hub.engine.publish_blocking("t", Kind.TEXT, "b")
+    await settle()
+    assert slow.frames() == []
+    assert fine.frames() == ["a", "b"]
+
+
+async def test_a_replaced_deliver_sees_every_message_instead_of_the_client():
+    # A consumer that handles topic messages itself (or a filter) replaces deliver():
+    # the hub must then never write to the transport behind its back.
+    hub = Hub(MemoryEngine("memory://"))
+    client, connection = make(hub)
+    seen: list[Message] = []
+    connection.deliver = seen.append
+    await connection.join("t")
+    connection.accept()
+    await settle()
+    hub.engine.publish_blocking("t", Kind.TEXT, "a")
+    await settle()
+    assert [message.data for message in seen] == ["a"]
+    assert client.frames() == []
 
 
 async def test_a_waiting_send_is_closed_when_the_connection_finishes():

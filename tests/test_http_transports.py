@@ -282,6 +282,8 @@ class Request:
 class Reports:
     """A subscriber of the hub's own: what WatchedConsumer.disconnect() publishes."""
 
+    direct = None  # not a connection: the hub calls deliver()
+
     def __init__(self) -> None:
         self.data: list[dict[str, Any]] = []
 

@@ -12,6 +12,8 @@ from courant.message import Kind, Message
 class Recorder:
     """A subscriber that keeps what it is given."""
 
+    direct = None  # not a connection: the hub calls deliver()
+
     def __init__(self):
         self.messages: list[Message] = []
 

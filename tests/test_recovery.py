@@ -30,6 +30,8 @@ from .redis_support import (
 
 
 class Subscriber:
+    direct = None  # not a connection: the hub calls deliver()
+
     def __init__(self):
         self.messages = []
         self.gaps = []

@@ -25,6 +25,9 @@ class WebSocketConnection(Connection):
     """A connection over a WebSocket."""
 
     transport = "websocket"
+    # Keep in step with hand_out() in courant/connection.py, which inlines
+    # _message_event below.
+    _direct_messages = True
 
     def _accept_event(
         self, subprotocol: str | None, headers: Iterable[tuple[bytes, bytes]]
