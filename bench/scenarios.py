@@ -675,7 +675,7 @@ def describe(kind: Kind) -> dict[str, Any]:
 # The fan-out load is the same in every cell, 2,000 deliveries per second (rate x
 # subscribers): Django Channels, the dearest server, needs about a third of this 2-core
 # machine for it, so no server saturates it.
-FANOUT_FULL = Fanout(subscribers=(100, 1000), rates=(20, 2), messages=(160, 20))
+FANOUT_FULL = Fanout(subscribers=(100, 1000), rates=(20, 2), messages=(320, 20))
 FANOUT_QUICK = Fanout(subscribers=(100,), rates=(20,), messages=(60,))
 # Every join and every leave is a diff to each watcher: 5 joins/s and 5 leaves/s with
 # 1,000 watchers are 10,000 deliveries/s, which keeps the server and the load generators
