@@ -56,6 +56,8 @@ async def orm(function: Callable[[], T]) -> T:
 class Recorder:
     """A subscriber of the hub that keeps ``(topic, data)`` of every message."""
 
+    direct = None  # not a connection: the hub calls deliver()
+
     def __init__(self) -> None:
         self.received: list[tuple[str, Any]] = []
         self._arrived = asyncio.Event()
