@@ -192,7 +192,8 @@ async def test_chat_presence_shows_the_name_and_whether_the_user_types():
         await ws.op("presence", topic="chat:tea", meta={"typing": True})
         frames = {frame["type"]: frame for frame in [await ws.receive_json() for _ in "12"]}
         assert frames["reply"]["ok"] is True
-        assert frames["presence_diff"]["updates"] == {str(bob.pk): [{"name": "bob-t", "typing": True}]}
+        updates = frames["presence_diff"]["updates"]
+        assert updates == {str(bob.pk): [{"name": "bob-t", "typing": True}]}
         answer = await ws.ask("presence", topic="chat:tea", meta={"typing": "yes"})
         assert error(answer) == ("rejected", "typing is true or false")
         assert await ws.receive_nothing()  # the meta stays as it was
