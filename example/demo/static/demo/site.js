@@ -172,9 +172,12 @@ export function avatar(name, { label = true } = {}) {
     circle.title = name;
     return circle;
   }
+  const text = document.createElement("span");
+  text.className = "chip-name";
+  text.textContent = name;
   const chip = document.createElement("span");
   chip.className = "chip";
-  chip.append(circle, name);
+  chip.append(circle, text);
   return chip;
 }
 
