@@ -229,8 +229,8 @@ async def test_runserver_serves_http_static_files_and_websockets(live_db, tmp_pa
         await echo_works(server)
         status, page = await asyncio.to_thread(http_get, server, "/")
         assert status == 200
-        assert "Chat rooms" in page
-        status, css = await asyncio.to_thread(http_get, server, "/static/chat/style.css")
+        assert "Real-time applications on plain Django" in page  # the demo's home page
+        status, css = await asyncio.to_thread(http_get, server, "/static/demo/style.css")
         assert status == 200
         assert "--accent" in css
         assert "Starting Courant development server (HTTP and WebSocket)" in server.log()
