@@ -1,0 +1,39 @@
+// What a document's presence means on the board: who reads it, who edits it, and the one
+// state its card shows. `members` is subscription.presence of the document's topic
+// (doc:<id>): each user's key mapped to one meta per open page, {mode, name}.
+
+// Each state with its word and its symbol: the card never relies on color alone.
+export const STATES = {
+  free: { label: "Free", symbol: "✓" },
+  reading: { label: "Reading", symbol: "◉" },
+  editing: { label: "Editing", symbol: "✎" },
+};
+
+// Editing wins over reading: a user with one page reading and another editing is an
+// editor, and one editor makes the document "editing" whoever else reads it.
+export function documentState(members) {
+  const editing = [];
+  const reading = [];
+  for (const metas of Object.values(members)) {
+    if (!metas.length) continue;
+    const name = metas[0].name;
+    (metas.some((meta) => meta.mode === "editing") ? editing : reading).push(name);
+  }
+  editing.sort();
+  reading.sort();
+  const state = editing.length ? "editing" : reading.length ? "reading" : "free";
+  return { state, editing, reading };
+}
+
+// "Editing: Bob · Reading: Alice, Carol", or "Nobody has it open".
+export function describe({ editing, reading }) {
+  const parts = [];
+  if (editing.length) parts.push(`Editing: ${editing.join(", ")}`);
+  if (reading.length) parts.push(`Reading: ${reading.join(", ")}`);
+  return parts.join(" · ") || "Nobody has it open";
+}
+
+// Whether the user `userId` may save `doc` (the server checks again: board.save).
+export function canEdit(doc, userId) {
+  return !doc.locked || doc.author.id === userId;
+}

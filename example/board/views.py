@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from typing import cast
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from .models import TITLE_MAX, Document
+
+
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    """The dashboard: every document, who has it open and how, live (board/dashboard.js)."""
+    documents = Document.objects.select_related("author", "updated_by")
+    return render(
+        request,
+        "board/index.html",
+        {"documents": [document.as_data() for document in documents], "title_max": TITLE_MAX},
+    )
+
+
+@login_required
+def document(request: HttpRequest, pk: int) -> HttpResponse:
+    """One document, read or edited (``?mode=edit``) live (board/document.js)."""
+    shown = get_object_or_404(Document.objects.select_related("author", "updated_by"), pk=pk)
+    can_edit = shown.can_edit(request.user)
+    wants_edit = request.GET.get("mode") == "edit"
+    return render(
+        request,
+        "board/document.html",
+        {
+            "document": shown,
+            "data": shown.as_data(),
+            "can_edit": can_edit,
+            "is_author": request.user.pk == shown.author_id,
+            "mode": "editing" if wants_edit and can_edit else "reading",
+            "refused_edit": wants_edit and not can_edit,
+            "title_max": TITLE_MAX,
+        },
+    )
+
+
+@login_required
+@require_POST
+def new(request: HttpRequest) -> HttpResponse:
+    """Start a document and open it for editing."""
+    title = request.POST.get("title", "").strip()[:TITLE_MAX] or "Untitled"
+    author = cast("User", request.user)  # login_required
+    created = Document.objects.create(title=title, author=author, updated_by=author)
+    return redirect(f"{created.get_absolute_url()}?mode=edit")

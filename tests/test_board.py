@@ -1,0 +1,231 @@
+"""The example board's server side (example/board): the RPC methods that save and lock
+documents and tell authors who opened them, and the document topic's presence, through
+the whole in-process stack of the topics endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from board.models import Document
+from courant.testing import WebSocketClient
+from tests.asgi import application
+from tests.test_endpoint import Endpoint, error
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def user(username: str, first_name: str = "") -> Any:
+    return await get_user_model().objects.acreate(username=username, first_name=first_name)
+
+
+async def document(author: Any, *, locked: bool = False, title: str = "Plan") -> Document:
+    return await Document.objects.acreate(
+        title=title, body="first draft", author=author, locked=locked
+    )
+
+
+async def call(ws: Endpoint, method: str, params: Any) -> Any:
+    """The answer to an RPC call: its result, or ("code", "message") when refused."""
+    answer = await ws.ask("call", method=method, params=params)
+    return answer["result"] if answer["ok"] else error(answer)
+
+
+def save_params(doc: Document, **changes: Any) -> dict[str, Any]:
+    return {"id": doc.pk, "title": "Plan B", "body": "new text", "revision": 1, **changes}
+
+
+async def watch(ws: Endpoint, topic: str) -> None:
+    """Subscribe without presence; read the presence frame that follows."""
+    assert (await ws.ask("subscribe", topic=topic))["type"] == "subscribed"
+    assert (await ws.receive_json())["type"] == "presence"
+
+
+async def test_a_save_is_stored_and_reaches_the_documents_pages_with_who_saved():
+    ada, ben = await user("ada", "Ada"), await user("ben", "Ben")
+    doc = await document(ada)
+    async with Endpoint(user=ada) as reader, Endpoint(user=ben) as editor:
+        await watch(reader, f"doc:{doc.pk}")
+        saved = await call(editor, "board.save", save_params(doc, title="  Plan B  "))
+        assert saved["title"] == "Plan B"  # trimmed
+        assert saved["revision"] == 2
+        assert saved["updated_by"] == {"id": ben.pk, "name": "Ben"}
+        event = (await reader.receive_json())["data"]
+        assert event["type"] == "saved"
+        assert event["by"] == {"id": ben.pk, "name": "Ben"}
+        assert event["document"] == saved
+    stored = await Document.objects.aget(pk=doc.pk)
+    assert (stored.title, stored.body, stored.revision) == ("Plan B", "new text", 2)
+    assert stored.updated_by_id == ben.pk
+
+
+async def test_a_locked_document_is_saved_by_its_author_only():
+    ada, ben = await user("ada", "Ada"), await user("ben", "Ben")
+    doc = await document(ada, locked=True)
+    async with Endpoint(user=ben) as ws:
+        assert await call(ws, "board.save", save_params(doc)) == (
+            "forbidden",
+            "Ada locked this document: only they can save it",
+        )
+    stored = await Document.objects.aget(pk=doc.pk)
+    assert (stored.title, stored.revision) == ("Plan", 1)  # untouched
+    async with Endpoint(user=ada) as ws:
+        assert (await call(ws, "board.save", save_params(doc)))["revision"] == 2
+
+
+async def test_anonymous_users_save_nothing():
+    doc = await document(await user("ada"))
+    async with Endpoint() as ws:
+        assert await call(ws, "board.save", save_params(doc)) == ("forbidden", "log in first")
+        assert (await call(ws, "board.lock", {"id": doc.pk, "locked": True}))[0] == "forbidden"
+        assert (await call(ws, "board.opened", {"id": doc.pk, "mode": "reading"}))[0] == (
+            "forbidden"
+        )
+    assert (await Document.objects.aget(pk=doc.pk)).revision == 1
+
+
+async def test_a_save_over_an_older_revision_is_refused_instead_of_overwriting():
+    ada, ben = await user("ada", "Ada"), await user("ben", "Ben")
+    doc = await document(ada)
+    async with Endpoint(user=ada) as first, Endpoint(user=ben) as second:
+        # Both opened revision 1; Ada saves first.
+        assert (await call(first, "board.save", save_params(doc, body="Ada's")))["revision"] == 2
+        code, message = await call(second, "board.save", save_params(doc, body="Ben's"))
+        assert code == "conflict"
+        assert message.startswith("Ada saved a newer version")
+        # Ben, from the revision he now has, saves over it.
+        assert (await call(second, "board.save", save_params(doc, revision=2)))["revision"] == 3
+    assert (await Document.objects.aget(pk=doc.pk)).body == "new text"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ([1, 2], ("invalid", "params are an object with id, title, body, revision")),
+        ({"id": 1}, ("invalid", "missing title, body, revision")),
+    ],
+)
+async def test_malformed_saves_get_clear_errors(params, expected):
+    async with Endpoint(user=await user("ada")) as ws:
+        assert await call(ws, "board.save", params) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"title": "   "}, ("invalid", "a document needs a title")),
+        ({"title": "x" * 121}, ("invalid", "a title is at most 120 characters")),
+        ({"body": None}, ("invalid", "the text is at most 20000 characters")),
+        ({"body": "x" * 20_001}, ("invalid", "the text is at most 20000 characters")),
+        ({"revision": True}, ("invalid", "revision is the revision the editor started from")),
+        ({"id": "1; drop"}, ("invalid", "id is a document's id, a positive integer")),
+        ({"id": -3}, ("invalid", "id is a document's id, a positive integer")),
+        ({"id": 999_999}, ("not_found", "there is no document 999999")),
+    ],
+)
+async def test_bad_saves_get_clear_errors_and_change_nothing(changes, expected):
+    ada = await user("ada")
+    doc = await document(ada)
+    async with Endpoint(user=ada) as ws:
+        assert await call(ws, "board.save", save_params(doc, **changes)) == expected
+    assert (await Document.objects.aget(pk=doc.pk)).revision == 1
+
+
+async def test_only_the_author_locks_and_the_pages_are_told():
+    ada, ben = await user("ada", "Ada"), await user("ben", "Ben")
+    doc = await document(ada)
+    async with Endpoint(user=ben) as bens, Endpoint(user=ada) as adas:
+        await watch(bens, f"doc:{doc.pk}")
+        assert await call(bens, "board.lock", {"id": doc.pk, "locked": True}) == (
+            "forbidden",
+            "only Ada, its author, can lock or unlock it",
+        )
+        assert (await call(adas, "board.lock", {"id": doc.pk, "locked": "yes"}))[0] == "invalid"
+        assert (await call(adas, "board.lock", {"id": doc.pk, "locked": True}))["locked"] is True
+        event = (await bens.receive_json())["data"]
+        assert (event["type"], event["document"]["locked"], event["by"]["name"]) == (
+            "locked",
+            True,
+            "Ada",
+        )
+        assert (await call(bens, "board.save", save_params(doc)))[0] == "forbidden"
+
+
+async def test_presence_is_the_mode_with_the_name_the_server_knows():
+    ada, ben = await user("ada", "Ada"), await user("ben")
+    doc = await document(ada, locked=True)
+    topic = f"doc:{doc.pk}"
+    async with Endpoint(user=ben) as ws:
+        answer = await ws.ask("subscribe", topic=topic, presence={"mode": "dancing"})
+        assert error(answer) == ("rejected", 'mode is "reading" or "editing"')
+        # Editing a document one may not save is refused; reading it is fine.
+        answer = await ws.ask("subscribe", topic=topic, presence={"mode": "editing"})
+        assert error(answer) == ("forbidden", "this document is locked by its author")
+        meta = {"mode": "reading", "name": "Ada"}  # pretending to be someone else
+        assert (await ws.ask("subscribe", topic=topic, presence=meta))["type"] == "subscribed"
+        members = (await ws.receive_json())["members"]
+        assert members == {str(ben.pk): [{"mode": "reading", "name": "ben"}]}
+    async with Endpoint(user=ada) as ws:
+        await ws.ask("subscribe", topic=topic, presence={"mode": "editing"})
+        members = (await ws.receive_json())["members"]
+        assert members == {str(ada.pk): [{"mode": "editing", "name": "Ada"}]}
+
+
+@pytest.mark.parametrize("topic", ["doc:999999", "doc:abc", "doc:0"])
+async def test_only_existing_documents_have_a_topic(topic):
+    async with Endpoint(user=await user("ada")) as ws:
+        assert error(await ws.ask("subscribe", topic=topic))[0] == "forbidden"
+
+
+async def test_anonymous_users_cannot_follow_a_document():
+    doc = await document(await user("ada"))
+    async with Endpoint() as ws:
+        assert error(await ws.ask("subscribe", topic=f"doc:{doc.pk}"))[0] == "forbidden"
+
+
+async def open_document(ws: Endpoint, doc: Document, mode: str = "reading") -> Any:
+    """What a document's page does when it loads: subscribe with presence, then tell."""
+    await ws.ask("subscribe", topic=f"doc:{doc.pk}", presence={"mode": mode})
+    assert (await ws.receive_json())["type"] == "presence"
+    return await call(ws, "board.opened", {"id": doc.pk, "mode": mode})
+
+
+async def test_the_author_hears_once_per_opening_and_never_of_their_own():
+    ada, ben = await user("ada", "Ada"), await user("ben", "Ben")
+    doc = await document(ada, title="Release plan")
+    async with WebSocketClient(application, f"/ws/listen/user:{ada.pk}/") as inbox:
+        assert await inbox.receive_json() == "listening"
+        async with Endpoint(user=ada) as own:
+            assert await open_document(own, doc) == {"notified": False}
+        assert await inbox.receive_nothing()
+        async with Endpoint(user=ben) as first:
+            assert await open_document(first, doc, "editing") == {"notified": True}
+            assert await inbox.receive_json() == {
+                "title": "Ben opened Release plan",
+                "body": "Ben opened your document to edit it.",
+                "url": f"/board/{doc.pk}/",
+            }
+            # A second tab of Ben's while the first is still open: no second notice.
+            async with Endpoint(user=ben) as second:
+                assert await open_document(second, doc) == {"notified": False}
+            assert await inbox.receive_nothing()
+        # Ben closed it; opening it again is a new opening.
+        async with Endpoint(user=ben) as again:
+            assert await open_document(again, doc) == {"notified": True}
+        assert (await inbox.receive_json())["body"] == "Ben opened your document to read it."
+
+
+async def test_bad_openings_get_clear_errors():
+    ada = await user("ada")
+    async with Endpoint(user=ada) as ws:
+        assert await call(ws, "board.opened", {"id": 1, "mode": "skimming"}) == (
+            "invalid",
+            'mode is "reading" or "editing"',
+        )
+        assert await call(ws, "board.opened", {"id": 999_999, "mode": "reading"}) == (
+            "not_found",
+            "there is no such document",
+        )
+        assert (await call(ws, "board.opened", None))[0] == "invalid"
