@@ -51,7 +51,7 @@ function addCard(doc) {
   const head = element("div", "doc-card-head");
   const title = element("a", "doc-title");
   title.dataset.title = "";
-  const lock = element("span", "lock-badge", "🔒 Locked");
+  const lock = element("span", "lock-badge", "Locked");
   lock.dataset.lock = "";
   head.append(title, lock);
   const meta = element("p", "muted small doc-meta");

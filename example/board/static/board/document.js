@@ -52,7 +52,7 @@ function showDocument() {
   readView.querySelector("[data-body]").textContent = doc.body;
   document.title = `${doc.title} · Courant demo`;
   lockBadge.hidden = !doc.locked;
-  lockBadge.textContent = `🔒 Locked by ${doc.author.name}: only ${doc.author.name} can save it`;
+  lockBadge.textContent = `Locked by ${doc.author.name}: only ${doc.author.name} can save it`;
   if (lockToggle) lockToggle.checked = doc.locked;
   const editButton = root.querySelector('[data-mode-button="editing"]');
   editButton.disabled = !canEdit(doc, me) && mode !== "editing";
@@ -141,7 +141,7 @@ const subscription = client.subscribe(`doc:${doc.id}`, {
   onError: (refused) => showNotice(`Cannot follow this document: ${refused.message}`),
 });
 // Once per page load, not on reconnections: the author hears of this opening once.
-client.call("board.opened", { id: doc.id, mode }).catch(() => {});
+const opened = client.call("board.opened", { id: doc.id, mode }).catch(() => null);
 
 for (const button of modeButtons) {
   button.addEventListener("click", () => setMode(button.dataset.modeButton));
@@ -187,4 +187,14 @@ lockToggle?.addEventListener("change", async () => {
 if (mode === "editing") loadIntoForm();
 showMode();
 // For the browser console (and the browser tests).
-window.board = { client, subscription, get doc() { return doc; }, get mode() { return mode; } };
+window.board = {
+  client,
+  subscription,
+  opened, // resolves with {notified}: whether the author was told of this opening
+  get doc() {
+    return doc;
+  },
+  get mode() {
+    return mode;
+  },
+};
