@@ -229,3 +229,54 @@ async def test_bad_openings_get_clear_errors():
             "there is no such document",
         )
         assert (await call(ws, "board.opened", None))[0] == "invalid"
+
+
+def page_documents(response: Any) -> list[dict[str, Any]]:
+    documents: list[dict[str, Any]] = response.context["documents"]
+    return documents
+
+
+def test_the_pages_are_for_logged_in_users(client):
+    for path in ("/board/", "/board/1/"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/login/")
+
+
+def test_the_dashboard_shows_fifty_documents_a_page(client):
+    # Each shown document is a topic the page follows, and a connection follows at most
+    # MAX_SUBSCRIPTIONS (100) topics.
+    ada = get_user_model().objects.create(username="ada")
+    Document.objects.all().delete()
+    Document.objects.bulk_create(Document(title=f"Doc {n:02}", author=ada) for n in range(55))
+    client.force_login(ada)
+    first = page_documents(client.get("/board/"))
+    assert [doc["title"] for doc in first] == [f"Doc {n:02}" for n in range(50)]
+    second = client.get("/board/?page=2")
+    assert [doc["title"] for doc in page_documents(second)] == [
+        f"Doc {n:02}" for n in range(50, 55)
+    ]
+    assert b"Page 2 of 2" in second.content
+
+
+def test_a_locked_document_opens_for_reading_even_asked_for_editing(client):
+    ada = get_user_model().objects.create(username="ada", first_name="Ada")
+    ben = get_user_model().objects.create(username="ben")
+    doc = Document.objects.create(title="Plan", author=ada, locked=True)
+    client.force_login(ben)
+    response = client.get(f"/board/{doc.pk}/?mode=edit")
+    assert response.context["mode"] == "reading"
+    assert b"Ada locked this document: you can read it, not edit it." in response.content
+    client.force_login(ada)
+    assert client.get(f"/board/{doc.pk}/?mode=edit").context["mode"] == "editing"
+    assert client.get("/board/999999/").status_code == 404
+
+
+def test_a_new_document_opens_for_editing_by_its_author(client):
+    ada = get_user_model().objects.create(username="ada")
+    client.force_login(ada)
+    response = client.post("/board/new/", {"title": "  Ideas  "})
+    created = Document.objects.get(title="Ideas")
+    assert (created.author, created.updated_by, created.revision) == (ada, ada, 1)
+    assert response["Location"] == f"/board/{created.pk}/?mode=edit"
+    assert client.get("/board/new/").status_code == 405

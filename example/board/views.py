@@ -4,21 +4,32 @@ from typing import cast
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from .models import TITLE_MAX, Document
 
+#: Documents per dashboard page. The dashboard follows one topic per document shown, and
+#: a connection follows at most COURANT["MAX_SUBSCRIPTIONS"] (100) topics, the site's own
+#: included: a page stays well under it.
+PER_PAGE = 50
+
 
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    """The dashboard: every document, who has it open and how, live (board/dashboard.js)."""
+    """The dashboard: documents, who has each open and how, live (board/dashboard.js)."""
     documents = Document.objects.select_related("author", "updated_by")
+    page = Paginator(documents, PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "board/index.html",
-        {"documents": [document.as_data() for document in documents], "title_max": TITLE_MAX},
+        {
+            "documents": [document.as_data() for document in page],
+            "page": page,
+            "title_max": TITLE_MAX,
+        },
     )
 
 

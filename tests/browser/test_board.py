@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from ..live import ROOT, Server
+from ..redis_support import REDIS_URL, delete_keys, new_prefix, require_redis, with_prefix
 from .conftest import ChatPage, expect, start_server
 
 SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
@@ -105,12 +106,12 @@ class User:
 
 
 @pytest.fixture
-def login(open_page: Any, server: Server) -> Callable[[str], User]:
-    """Log ``username`` in, in a browser context of its own that may show notifications
-    and records them."""
+def login(open_page: Any, server: Server) -> Callable[..., User]:
+    """Log ``username`` in (on the module's server, or ``on``), in a browser context of
+    its own that may show notifications and records them."""
 
-    def login_as(username: str) -> User:
-        chat = open_page(server, username, "/")
+    def login_as(username: str, on: Server | None = None) -> User:
+        chat = open_page(on or server, username, "/")
         chat.page.context.grant_permissions(["notifications"])
         chat.page.context.add_init_script(RECORD_NOTIFICATIONS)
         return User(chat)
@@ -258,3 +259,42 @@ def test_the_server_refuses_a_save_once_the_author_locked_the_document(login):
     expect(alice.page.locator("[data-save-status]")).to_have_text("Saved (revision 2)")
     expect(bob.page.locator("[data-read] [data-body]")).to_have_text("Final wording.")
     bob.notified(f"Alice saved {title}")
+
+
+def test_the_board_runs_unchanged_on_two_processes_linked_by_redis(login, live_db, tmp_path):
+    """COURANT_ENGINE=redis://...: alice's pages are served by one process, bob's and
+    carol's by another; presence, the counter, saves and author notices cross over."""
+    require_redis()
+    prefix = new_prefix()
+    engine = {"ENGINE": with_prefix(REDIS_URL, prefix)}
+    try:
+        with (
+            start_server(live_db, tmp_path / "a", engine) as server_a,
+            start_server(live_db, tmp_path / "b", engine) as server_b,
+        ):
+            alice = login("alice", server_a)
+            title = new_title("Shared")
+            doc = alice.new_document(title)
+            alice.open("/board/")
+            count = alice.page.locator("[data-online-count]")
+            expect(count).to_have_text("1")
+            bob = login("bob", server_b).open(f"/board/{doc}/?mode=edit")
+            card = alice.card(doc)
+            expect(card).to_have_attribute("data-state", "editing")
+            expect(card.locator("[data-who]")).to_have_text("Editing: Bob")
+            expect(count).to_have_text("2")
+            alice.notified(f"Bob opened {title}")
+
+            carol = login("carol", server_b).open(f"/board/{doc}/")
+            alice.open(f"/board/{doc}/")
+            expect(alice.page.locator("[data-here]")).to_have_text(
+                "Editing: Bob · Reading: Alice, Carol"
+            )
+            bob.page.get_by_label("Text").fill("Written on process B.")
+            bob.page.get_by_role("button", name="Save").click()
+            alice.notified(f"Bob saved {title}")
+            carol.notified(f"Bob saved {title}")
+            expect(alice.page.locator("[data-body]")).to_have_text("Written on process B.")
+            screenshot(alice.page, "board-document-two-processes")
+    finally:
+        delete_keys(REDIS_URL, prefix)
