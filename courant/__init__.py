@@ -12,6 +12,7 @@ The public API, and nothing else::
     courant.TopicsConsumer                  the topics endpoint (mounted for you)
     courant.recheck / arecheck              unsubscribe clients no longer allowed on a topic
     courant.presence / apresence            who is on a topic now
+    courant.stats                           this process's engine and counts, for a status page
     courant.send / asend / areceive         point-to-point channels for background work
     courant.Worker                          handles a channel in `manage.py courant_worker`
     courant.CloseCode                       every close code Courant sends
@@ -39,6 +40,7 @@ from .message import Message
 from .presencehub import apresence, presence
 from .publishing import apublish, publish
 from .rpc import method
+from .status import stats
 from .topics import Topic
 
 __version__ = "0.1.0.dev0"
@@ -73,4 +75,5 @@ __all__ = [
     "publish",
     "recheck",
     "send",
+    "stats",
 ]

@@ -32,6 +32,7 @@ def test_the_public_api_is_small_and_pinned():
         "publish",
         "recheck",
         "send",
+        "stats",
     ]
     for name in courant.__all__:
         assert getattr(courant, name).__module__.startswith("courant")

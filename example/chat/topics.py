@@ -15,13 +15,13 @@ from django.db.models import Count, Max
 
 import courant
 
-from .messages import MAX_TEXT
+from .messages import store_message
 from .models import ChatMessage
 
 
 class ChatRoom(courant.Topic):
     """``chat:<room>``: logged-in users read and talk; messages are stored; the room page
-    shows who is in the room (presence)."""
+    shows who is in the room, and who of them is typing (presence)."""
 
     pattern = "chat:{room}"
     # How much history: COURANT["HISTORY"]["chat:*"] in settings, shared with the
@@ -39,12 +39,16 @@ class ChatRoom(courant.Topic):
         if not isinstance(text, str) or not text.strip():
             raise courant.Reject("empty message")
         # A plain def: Courant runs it in a worker thread, so it may use the ORM.
-        message = ChatMessage.objects.create(room=room, author=user, text=text.strip()[:MAX_TEXT])
-        return message.as_event()
+        return store_message(room, user, text).as_event()
 
     def clean_presence(self, user: Any, meta: Any, room: str) -> dict[str, Any]:
-        # Whatever the page sent, it is shown by its user's name only.
-        return {"name": user.get_username()}
+        # A page is shown by its user's name (whatever it claims), and whether its user
+        # is typing: the room page sets {"typing": true} while its user types, and
+        # {"typing": false} after a few seconds without a key, or once the message is sent.
+        typing = meta.get("typing", False) if isinstance(meta, dict) else False
+        if not isinstance(typing, bool):
+            raise courant.Reject("typing is true or false")
+        return {"name": user.get_username(), "typing": typing}
 
 
 class StaffTopic(courant.Topic):

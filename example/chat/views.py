@@ -15,19 +15,23 @@ from .models import ChatMessage
 HISTORY = 50
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    rooms = (
-        ChatMessage.objects.values("room")
-        .annotate(messages=Count("id"), last=Max("created"))
-        .order_by("-last")[:20]
-    )
-    return render(request, "chat/home.html", {"rooms": rooms})
+#: Rooms on the chat's index page, the latest active first.
+ROOMS = 20
 
 
 @login_required
 def open_room(request: HttpRequest) -> HttpResponse:
-    room = slugify(request.GET.get("room", "")) or "lobby"
-    return redirect("chat:room", room=room)
+    """The chat's index: the rooms with messages, the latest active first (the page counts
+    who is in each, live), and a form that opens any room, ``?room=<name>``."""
+    if "room" in request.GET:
+        room = slugify(request.GET["room"]) or "lobby"
+        return redirect("chat:room", room=room)
+    rooms = (
+        ChatMessage.objects.values("room")
+        .annotate(messages=Count("id"), last=Max("created"))
+        .order_by("-last")[:ROOMS]
+    )
+    return render(request, "chat/index.html", {"rooms": rooms})
 
 
 def _recent(room: str) -> list[dict[str, Any]]:

@@ -18,6 +18,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The demo site: the shared layout, home and status pages (demo), the live blog and
+    # the chat.
+    "demo",
+    "blog",
     "chat",
     "board",
 ]

@@ -1,0 +1,69 @@
+"""The blog's pages: the reader's page, server-rendered and then kept live by courant.js
+(blog.js, fed by PostBinding on ``blog:posts``), and the editor's pages, plain Django
+forms with no JavaScript: saving is enough for every reader to see the change."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import user_passes_test
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from .forms import PostForm
+from .models import Post
+
+#: Posts on the reader's page, the newest first.
+LATEST = 50
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    posts = list(Post.objects.published().select_related("author")[:LATEST])
+    return render(
+        request,
+        "blog/index.html",
+        {"posts": posts, "initial": [post.as_data() for post in posts]},
+    )
+
+
+# Staff only; anyone else is sent to the login page (the admin's decorator would send them
+# to the admin's own).
+staff_required = user_passes_test(lambda user: user.is_staff)
+
+
+@staff_required
+def editor(request: HttpRequest) -> HttpResponse:
+    posts = Post.objects.select_related("author")
+    return render(request, "blog/editor.html", {"posts": posts})
+
+
+@staff_required
+def create(request: HttpRequest) -> HttpResponse:
+    form = PostForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.instance.author = request.user
+        post = form.save()
+        messages.success(request, f"“{post.title}” saved: readers see it now.")
+        return redirect("blog:editor")
+    return render(request, "blog/form.html", {"form": form, "post": None})
+
+
+@staff_required
+def edit(request: HttpRequest, pk: int) -> HttpResponse:
+    post = get_object_or_404(Post, pk=pk)
+    form = PostForm(request.POST or None, instance=post)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"“{post.title}” saved: readers see it now.")
+        return redirect("blog:editor")
+    return render(request, "blog/form.html", {"form": form, "post": post})
+
+
+@staff_required
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """A confirmation page; the POST from it deletes."""
+    post = get_object_or_404(Post, pk=pk)
+    if request.method == "POST":
+        post.delete()
+        messages.success(request, f"“{post.title}” deleted: it is gone from readers' pages.")
+        return redirect("blog:editor")
+    return render(request, "blog/delete.html", {"post": post})
