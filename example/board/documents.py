@@ -14,20 +14,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 import courant
+from demo.topics import display_name, notify_user
 
-from .models import Document, display_name
+from .models import Document
 
 
 def document_topic(pk: int) -> str:
     """The topic of one document: its page's presence (who reads, who edits) and its
     events (saved, locked)."""
     return f"doc:{pk}"
-
-
-def author_topic(user_id: int) -> str:
-    """A user's personal topic (the demo site shows what arrives there as a
-    notification): see demo/topics.py."""
-    return f"user:{user_id}"
 
 
 def publish_saved(document: Document, by: Any) -> None:
@@ -105,13 +100,12 @@ def notify_author(user: Any, document: Document, mode: str) -> bool:
     if len(entries) > 1:
         return False
     verb = "edit" if mode == "editing" else "read"
-    courant.publish(
-        author_topic(document.author_id),
-        {
-            "title": f"{display_name(user)} opened {document.title}",
-            "body": f"{display_name(user)} opened your document to {verb} it.",
-            "url": document.get_absolute_url(),
-        },
+    # The author's own topic, user:<id>: every page of theirs shows it as a notification.
+    notify_user(
+        document.author_id,
+        f"{display_name(user)} opened {document.title}",
+        f"{display_name(user)} opened your document to {verb} it.",
+        document.get_absolute_url(),
     )
     return True
 

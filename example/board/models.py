@@ -8,13 +8,10 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from demo.topics import display_name
+
 TITLE_MAX = 120
 BODY_MAX = 20_000
-
-
-def display_name(user: Any) -> str:
-    """How the board names a user: the first name, else the username."""
-    return str(user.get_short_name() or user.get_username())
 
 
 class Document(models.Model):

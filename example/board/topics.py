@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import courant
+from demo.topics import display_name
 
 from .documents import notify_author, save_document, set_locked
-from .models import BODY_MAX, TITLE_MAX, Document, display_name
+from .models import BODY_MAX, TITLE_MAX, Document
 
 MODES = ("reading", "editing")
 

@@ -1,22 +1,22 @@
 // The board's dashboard: how many users are on the site, and for each document who has it
 // open and how. Each card watches its document's topic (doc:<id>) without a presence meta,
 // so the dashboard sees who reads and edits without being counted as a reader itself.
-import { client, online, onOnline } from "../demo/site.js";
-import { STATES, describe, documentState } from "./state.js";
+import { avatar, client, online, onOnline } from "../demo/site.js";
+import { STATES, describe, documentState, people } from "./state.js";
 
-const root = document.querySelector("[data-board]");
-const list = root.querySelector("[data-documents]");
-const count = root.querySelector("[data-online-count]");
-const countLabel = root.querySelector("[data-online-label]");
-const names = root.querySelector("[data-online-names]");
-const notice = root.querySelector("[data-notice]");
+const list = document.querySelector("[data-documents]");
+const empty = document.querySelector("[data-empty]");
+const count = document.querySelector("[data-online-count]");
+const countLabel = document.querySelector("[data-online-label]");
+const names = document.querySelector("[data-online-names]");
+const notice = document.querySelector("[data-notice]");
 const cards = new Map(); // document id -> {element, subscription}
 
 function showOnline(members) {
   const metas = Object.values(members);
   count.textContent = String(metas.length);
   countLabel.textContent = metas.length === 1 ? "user on the site" : "users on the site";
-  names.textContent = metas.map((entries) => entries[0].name).sort().join(", ");
+  names.replaceChildren(...metas.map((entries) => entries[0].name).sort().map((name) => avatar(name)));
 }
 
 function element(tag, className, text) {
@@ -40,18 +40,18 @@ function showPresence(card, members) {
   const summary = documentState(members);
   const { label, symbol } = STATES[summary.state];
   card.dataset.state = summary.state;
-  const badge = card.querySelector("[data-state-label]");
-  badge.textContent = `${symbol} ${label}`;
+  card.querySelector("[data-state-label]").textContent = `${symbol} ${label}`;
+  card.querySelector("[data-people]").replaceChildren(...people(summary));
   card.querySelector("[data-who]").textContent = describe(summary);
 }
 
 function addCard(doc) {
-  const card = element("li", "doc-card");
+  const card = element("li", "card doc-card");
   card.dataset.doc = doc.id;
   const head = element("div", "doc-card-head");
   const title = element("a", "doc-title");
   title.dataset.title = "";
-  const lock = element("span", "lock-badge", "Locked");
+  const lock = element("span", "badge warn", "Locked");
   lock.dataset.lock = "";
   head.append(title, lock);
   const meta = element("p", "muted small doc-meta");
@@ -59,16 +59,18 @@ function addCard(doc) {
   const state = element("p", "doc-state");
   const badge = element("span", "state-badge");
   badge.dataset.stateLabel = "";
-  const who = element("span", "doc-who");
+  const faces = element("span", "people");
+  faces.dataset.people = "";
+  state.append(badge, faces);
+  const who = element("p", "doc-who");
   who.dataset.who = "";
-  state.append(badge, who);
-  const open = element("p", "doc-actions small");
-  const read = element("a", "", "Read");
+  const open = element("p", "doc-actions");
+  const read = element("a", "button ghost small", "Read");
   read.href = `/board/${doc.id}/`;
-  const edit = element("a", "", "Edit");
+  const edit = element("a", "button ghost small", "Edit");
   edit.href = `/board/${doc.id}/?mode=edit`;
-  open.append(read, " · ", edit);
-  card.append(head, meta, state, open);
+  open.append(read, edit);
+  card.append(head, meta, state, who, open);
   showDocument(card, doc);
   showPresence(card, {});
   list.append(card);
@@ -87,6 +89,7 @@ function addCard(doc) {
 }
 
 JSON.parse(document.getElementById("documents").textContent).forEach(addCard);
+empty.hidden = cards.size > 0;
 
 showOnline(online.presence);
 onOnline(showOnline);

@@ -4,9 +4,11 @@
 // board.save, which checks the permission; the server then publishes a "saved" event that
 // every page of the document receives: the others notify their user and show the new text.
 import { client, notify } from "../demo/site.js";
-import { STATES, canEdit, describe, documentState } from "./state.js";
+import { STATES, canEdit, describe, documentState, people } from "./state.js";
 
 const root = document.querySelector("[data-document-page]");
+const title = document.querySelector("[data-title]");
+const hereFaces = root.querySelector("[data-here-people]");
 const me = Number(document.body.dataset.userId);
 const readView = root.querySelector("[data-read]");
 const form = root.querySelector("[data-edit]");
@@ -17,7 +19,7 @@ const error = root.querySelector("[data-error]");
 const status = root.querySelector("[data-save-status]");
 const lockBadge = root.querySelector("[data-lock-badge]");
 const lockToggle = root.querySelector("[data-lock-toggle]");
-const modeButtons = root.querySelectorAll("[data-mode-button]");
+const modeButtons = document.querySelectorAll("[data-mode-button]");
 
 let doc = JSON.parse(document.getElementById("document").textContent);
 let mode = root.dataset.mode;
@@ -48,13 +50,13 @@ function showError(text, code) {
 }
 
 function showDocument() {
-  readView.querySelector("[data-title]").textContent = doc.title;
+  title.textContent = doc.title;
   readView.querySelector("[data-body]").textContent = doc.body;
   document.title = `${doc.title} · Courant demo`;
   lockBadge.hidden = !doc.locked;
   lockBadge.textContent = `Locked by ${doc.author.name}: only ${doc.author.name} can save it`;
   if (lockToggle) lockToggle.checked = doc.locked;
-  const editButton = root.querySelector('[data-mode-button="editing"]');
+  const editButton = document.querySelector('[data-mode-button="editing"]');
   editButton.disabled = !canEdit(doc, me) && mode !== "editing";
 }
 
@@ -137,6 +139,7 @@ const subscription = client.subscribe(`doc:${doc.id}`, {
     const { label, symbol } = STATES[summary.state];
     hereState.textContent = `${symbol} ${label}`;
     here.textContent = describe(summary);
+    hereFaces.replaceChildren(...people(summary));
   },
   onError: (refused) => showNotice(`Cannot follow this document: ${refused.message}`),
 });

@@ -2,6 +2,8 @@
 // state its card shows. `members` is subscription.presence of the document's topic
 // (doc:<id>): each user's key mapped to one meta per open page, {mode, name}.
 
+import { avatar } from "../demo/site.js";
+
 // Each state with its word and its symbol: the card never relies on color alone.
 export const STATES = {
   free: { label: "Free", symbol: "✓" },
@@ -36,4 +38,15 @@ export function describe({ editing, reading }) {
 // Whether the user `userId` may save `doc` (the server checks again: board.save).
 export function canEdit(doc, userId) {
   return !doc.locked || doc.author.id === userId;
+}
+
+// An avatar per person, ringed with the color of what they do (the text says it too).
+export function people({ editing, reading }) {
+  const ringed = (mode) => (name) => {
+    const circle = avatar(name, { label: false });
+    circle.classList.add(mode);
+    circle.title = `${name}, ${mode}`;
+    return circle;
+  };
+  return [...editing.map(ringed("editing")), ...reading.map(ringed("reading"))];
 }
