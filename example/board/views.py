@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from .models import TITLE_MAX, Document
+from .models import BODY_MAX, TITLE_MAX, Document
 
 #: Documents per dashboard page. The dashboard follows one topic per document shown, and
 #: a connection follows at most COURANT["MAX_SUBSCRIPTIONS"] (100) topics, the site's own
@@ -50,6 +50,7 @@ def document(request: HttpRequest, pk: int) -> HttpResponse:
             "mode": "editing" if wants_edit and can_edit else "reading",
             "refused_edit": wants_edit and not can_edit,
             "title_max": TITLE_MAX,
+            "body_max": BODY_MAX,
         },
     )
 
