@@ -8,6 +8,7 @@ The public API, and nothing else::
     courant.Message                         what subscribers receive
     courant.Position, courant.Recovery      where a client is in a topic; what it missed
     courant.Topic, courant.History          topic classes: who may subscribe and publish
+    courant.Binding                         publish a model's changes once committed
     courant.method, courant.Reject          RPC methods; refusing what a client asked
     courant.TopicsConsumer                  the topics endpoint (mounted for you)
     courant.recheck / arecheck              unsubscribe clients no longer allowed on a topic
@@ -21,6 +22,7 @@ Testing helpers live in :mod:`courant.testing`.
 """
 
 from .application import asgi_application
+from .binding import Binding
 from .channels import Worker, areceive, asend, send
 from .closecodes import CloseCode
 from .consumer import Consumer, JsonConsumer
@@ -46,6 +48,7 @@ from .topics import Topic
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Binding",
     "ChannelFull",
     "CloseCode",
     "Consumer",

@@ -91,11 +91,49 @@ class _Rechecker:
 _recheckers: weakref.WeakKeyDictionary[Hub, _Rechecker] = weakref.WeakKeyDictionary()
 
 
+class _Filter:
+    """A connection's ``deliver`` while it holds subscriptions whose topic class defines
+    ``can_receive``: messages of those topics reach the client only if ``can_receive``
+    says so; others are forwarded as before.
+
+    Installed only on such connections, and removed with their last such subscription, so
+    that every other connection keeps its plain forward and pays nothing per message.
+    The hub hands recovered messages to ``deliver`` too, so history is filtered the same
+    way as live messages.
+    """
+
+    __slots__ = ("checks", "forward", "user")
+
+    def __init__(self, forward: Callable[[Message], None], user: Any) -> None:
+        #: What delivered before: the connection's own forward.
+        self.forward = forward
+        self.user = user
+        #: Topic -> the topic class instance whose ``can_receive`` decides.
+        self.checks: dict[str, Topic] = {}
+
+    def __call__(self, message: Message) -> None:
+        found = self.checks.get(message.topic)
+        if found is None:
+            self.forward(message)
+            return
+        try:
+            allowed = found.can_receive(self.user, message.data, **found.fields)
+        except Exception:
+            logger.exception(
+                "%s.can_receive() raised; the message is not sent to this subscriber",
+                type(found).__qualname__,
+            )
+            return
+        if allowed:
+            self.forward(message)
+
+
 class TopicsConsumer(Consumer):
     """Serves the topics protocol. Mounted by Courant at ``COURANT["ENDPOINT"]``; route it
     yourself (``path("live/", TopicsConsumer.as_asgi())``) to serve it elsewhere too."""
 
     _budget: protocol.ErrorBudget | None = None
+    _filter: _Filter | None = None
 
     async def connect(self) -> None:
         asked = self._asked_version()
@@ -166,13 +204,19 @@ class TopicsConsumer(Consumer):
             meta = await self._presence_meta(op.id, found, op.presence)
             if meta is None:
                 return
+        if found._filtered:
+            # Before joining: what the join recovers, and what arrives meanwhile, is
+            # filtered too.
+            self._filter_topic(topic, found)
         try:
             recovery = await self.ajoin(topic, op.since)
         except EngineError as exc:
+            self._unfilter_topic(topic)
             logger.warning("Subscribing to %r failed: %s", topic, exc)
             self._refuse(op.id, protocol.UNAVAILABLE, "the server cannot subscribe now; retry")
             return
         if topic not in self.connection.topics:
+            self._unfilter_topic(topic)
             return  # the client left meanwhile
         if meta is not None and not await self._track(op.id, topic, meta):
             await self._leave(topic)
@@ -188,12 +232,33 @@ class TopicsConsumer(Consumer):
     async def _leave(self, topic: str) -> None:
         """Unsubscribe, and stop tracking and watching the topic's presence."""
         await self.aleave(topic)
+        self._unfilter_topic(topic)
         presences = presence_hub(self.connection.hub)
         try:
             await presences.untrack(topic, self.connection)
         except EngineError as exc:
             logger.warning("Could not remove a presence entry of %r: %s", topic, exc)
         await presences.unwatch(topic, self.connection)
+
+    def _filter_topic(self, topic: str, found: Topic) -> None:
+        """Check each message of ``topic`` with ``found.can_receive`` before sending it."""
+        connection = self.connection
+        if connection.closed:
+            return
+        if self._filter is None:
+            self._filter = _Filter(connection.deliver, self.user)
+        self._filter.checks[topic] = found
+        connection.deliver = self._filter
+
+    def _unfilter_topic(self, topic: str) -> None:
+        """Stop checking ``topic``; with no checked topic left, deliver as before."""
+        filtering = self._filter
+        if filtering is None or filtering.checks.pop(topic, None) is None:
+            return
+        if not filtering.checks:
+            self._filter = None
+            if self.connection.deliver is filtering:
+                self.connection.deliver = filtering.forward
 
     # -- presence ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar
 
+from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 
 from .exceptions import InvalidTopic
@@ -103,6 +104,9 @@ class Topic:
     #: Whether subscribers see who is on these topics, and may be tracked on them
     #: (docs/presence.md).
     presence: ClassVar[bool] = False
+    # Whether the class defines can_receive (set when the class is defined): only then
+    # are its subscribers' deliveries checked one by one.
+    _filtered: ClassVar[bool] = False
 
     def __init__(self, name: str, fields: dict[str, str]) -> None:
         #: The topic's full name, e.g. ``"chat:lobby"``.
@@ -112,6 +116,13 @@ class Topic:
 
     def __init_subclass__(cls, **options: Any) -> None:
         super().__init_subclass__(**options)
+        if iscoroutinefunction(cls.can_receive):
+            raise ImproperlyConfigured(
+                f"{cls.__qualname__}.can_receive() must be a plain def, not async def: it runs "
+                "on the event loop for every message to every subscriber, so it must not wait "
+                "(nor use the database)"
+            )
+        cls._filtered = cls.can_receive is not Topic.can_receive
         if "pattern" in cls.__dict__:
             registry.register(cls)
 
@@ -134,6 +145,20 @@ class Topic:
         ``user``, from the one the client sent: ``meta`` as it is (the default), reshaped
         (add the user's name, keep only known keys), or raise :class:`courant.Reject`."""
         return args[1] if len(args) > 1 else kwargs["meta"]
+
+    def can_receive(self, *args: Any, **kwargs: Any) -> bool:
+        """``can_receive(user, data, **fields)``: whether the subscriber ``user`` gets the
+        message ``data`` (the published value, decoded; shared by every subscriber, so
+        read-only). The default: every subscriber gets every message, and nothing is
+        checked per message.
+
+        Defined on a class, it filters each delivery to the subscribers of its topics that
+        came through the topics endpoint, live messages and recovered ones alike. It must
+        be a plain ``def``, fast, and without I/O: it runs on the event loop, once per
+        message per subscriber, so it must not use the database (decide from ``user``'s
+        attributes and from ``data``). An exception counts as False, and is logged.
+        """
+        return True
 
     def clean(self, *args: Any, **kwargs: Any) -> Any:
         """``clean(user, data, **fields)``: what to publish when ``user`` publishes

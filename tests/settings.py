@@ -2,10 +2,14 @@
 
 import json
 import os
+import sys
 
 from example.settings import *  # noqa: F403
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests"]  # noqa: F405
+# The app of docs/binding.md's example is installed, so that the tests run it as shown.
+sys.path.append(str(BASE_DIR.parent / "docs" / "examples" / "binding"))  # noqa: F405
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests", "todos"]  # noqa: F405
 ASGI_APPLICATION = "tests.asgi.application"
 # A file, not memory: Django never closes in-memory SQLite connections, and sync handlers
 # use the database from worker threads whose connections must close between tests.

@@ -3,6 +3,7 @@ import courant
 
 def test_the_public_api_is_small_and_pinned():
     assert sorted(courant.__all__) == [
+        "Binding",
         "ChannelFull",
         "CloseCode",
         "Consumer",

@@ -17,7 +17,8 @@ from courant import CloseCode
 from courant.conf import _PARSERS, Settings, parse
 
 ROOT = Path(__file__).resolve().parent.parent
-QUICKSTART = ROOT / "docs" / "examples" / "quickstart"
+EXAMPLES = ROOT / "docs" / "examples"
+QUICKSTART = EXAMPLES / "quickstart"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
@@ -25,11 +26,19 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
+def code_blocks(path: Path) -> list[str]:
+    return re.findall(r"```(?:python|js)\n(.*?)```", path.read_text(), flags=re.S)
+
+
 def example_files() -> dict[str, str]:
+    """The example apps' files (the quick start; docs/binding.md's todos app, which the
+    test settings install, so that tests/test_binding_live.py and
+    tests/browser/test_binding.py run it), by their first line, which names them.
+    Migrations are generated, not shown."""
     return {
         p.read_text().splitlines()[0]: p.read_text()
-        for p in QUICKSTART.rglob("*.py")
-        if p.stat().st_size
+        for p in sorted(EXAMPLES.rglob("*"))
+        if p.suffix in (".py", ".js") and p.stat().st_size and "migrations" not in p.parts
     }
 
 
@@ -37,7 +46,7 @@ def test_every_block_naming_a_file_is_that_file_and_every_file_is_shown():
     files = example_files()
     shown = set()
     for doc in DOCS:
-        for block in python_blocks(doc):
+        for block in code_blocks(doc):
             first = block.splitlines()[0]
             if first in files:
                 assert block == files[first], (

@@ -5,6 +5,8 @@ from typing import Any
 
 import courant
 
+from .models import Gadget
+
 
 class OpenTopic(courant.Topic):
     pattern = "open:{name}"
@@ -92,3 +94,50 @@ class BoardTopic(courant.Topic):
         if state not in ("reading", "editing"):
             raise courant.Reject("state is reading or editing")
         return {"state": state, "name": user.get_username() or "anonymous"}
+
+
+# -- model data binding (tests/test_binding.py) ---------------------------------------------
+
+
+class GadgetBinding(courant.Binding):
+    """Every field kind a binding makes JSON-safe, to a list topic and a topic per gadget."""
+
+    model = Gadget
+    fields = ["name", "price", "serial", "made", "maker"]
+
+    def topics(self, gadget: Gadget) -> list[str]:
+        return ["gadgets", f"gadget:{gadget.pk}"]
+
+
+class Gadgets(courant.Topic):
+    pattern = "gadgets"
+    history = courant.History(size=50, ttl=None)
+
+    def can_subscribe(self, user: Any, **fields: str) -> bool:
+        return True
+
+
+class OneGadget(Gadgets):
+    pattern = "gadget:{id}"
+
+
+class AddressedTopic(courant.Topic):
+    """can_receive: a message reaches the users named in its "to" (everyone, without one);
+    one with "boom" makes the check raise."""
+
+    pattern = "addressed:{name}"
+    history = courant.History(size=20, ttl=None)
+
+    def can_subscribe(self, user: Any, name: str) -> bool:
+        return True
+
+    def can_publish(self, user: Any, name: str) -> bool:
+        return True
+
+    def can_receive(self, user: Any, data: Any, name: str) -> bool:
+        if not isinstance(data, dict):
+            return True
+        if data.get("boom"):
+            raise RuntimeError("can_receive failed on purpose")
+        to = data.get("to")
+        return to is None or user.get_username() in to

@@ -144,6 +144,67 @@ export declare class Subscription<T = unknown, M = PresenceMeta> {
   setPresence(meta: object | null, options?: RequestOptions): Promise<null>;
 }
 
+/** A model instance's primary key, as the binding sent it. */
+export type Pk = string | number;
+
+/** One row of a synced collection: the binding's `data` with the instance's `pk`. */
+export type Row<T = Record<string, unknown>> = T & { pk: Pk };
+
+/** A message a model binding publishes (docs/binding.md). */
+export interface BindingMessage<T = Record<string, unknown>> {
+  action: "create" | "update" | "delete";
+  pk: Pk;
+  data: T;
+}
+
+/** What changed in a synced collection: a row came, changed or went (`action` says what
+ * happened to `items`: an update of a row not held yet is a "create"), or the whole state
+ * was loaded. */
+export type SyncEvent<T = Record<string, unknown>> =
+  | { action: "create"; pk: Pk; row: Row<T>; previous: undefined }
+  | { action: "update"; pk: Pk; row: Row<T>; previous: Row<T> }
+  | { action: "delete"; pk: Pk; row: undefined; previous: Row<T> }
+  | { action: "load"; reason: "initial" | "gap" | "reload" };
+
+export interface SyncOptions<T = Record<string, unknown>> {
+  /** The rows the page has already (rendered into it by the server). */
+  initial?: Row<T>[];
+  /** Resolves with the whole state (an RPC: `() => client.call("todos.list")`). Called
+   * once the subscription is confirmed (with `initial` too: it catches up with what
+   * changed since the page was made), after a gap, and by `reload()`. */
+  load?: () => Promise<Row<T>[]>;
+  /** Keep `items` sorted with this comparison (default: the initial order, then creates
+   * last). */
+  order?: (a: Row<T>, b: Row<T>) => number;
+  /** Start the subscription from this position (rendered into the page with `initial`). */
+  since?: Position;
+  /** After each change: `items` (the same Map, changed) and what happened. */
+  onChange?(items: Map<Pk, Row<T>>, event: SyncEvent<T>): void;
+  /** Messages were missed (`load`, if given, is called by itself). */
+  onGap?(info: GapInfo): void;
+  /** The subscription was refused, or `load` failed. */
+  onError?(error: unknown): void;
+  /** The server ended the subscription (reason `"forbidden"`). */
+  onUnsubscribed?(reason: string): void;
+}
+
+/** A collection kept in sync with a model binding's messages; made by `client.sync()`. */
+export declare class Sync<T = Record<string, unknown>> {
+  readonly client: Client;
+  readonly topic: string;
+  readonly options: SyncOptions<T>;
+  /** The rows by pk, in order; one Map, changed in place. */
+  readonly items: Map<Pk, Row<T>>;
+  /** The topic's subscription. */
+  readonly subscription: Subscription<BindingMessage<T>>;
+  /** Resolves once the first state is in (never rejects: errors go to `onError`). */
+  readonly ready: Promise<void>;
+  /** Load the whole state again with `load`; resolves once applied. */
+  reload(): Promise<void>;
+  /** Stop following the topic; `items` stays as it is. */
+  unsubscribe(): void;
+}
+
 export interface ClientEvents {
   state: (state: ClientState, previous: ClientState) => void;
   /** The client gave up for good (an unknown protocol version): state is "closed". */
@@ -165,6 +226,8 @@ export declare class Client {
     topic: string,
     handlers?: SubscriptionHandlers<T, M>,
   ): Subscription<T, M>;
+  /** Keep a collection in sync with a model binding's messages on `topic`. */
+  sync<T = Record<string, unknown>>(topic: string, options?: SyncOptions<T>): Sync<T>;
   /** Publish `data` (any JSON value) to `topic`: resolves with the message's position. */
   publish(topic: string, data: unknown, options?: RequestOptions): Promise<Position>;
   /** Call the server's RPC method: resolves with its result, rejects with a CourantError. */

@@ -356,6 +356,155 @@ export class Subscription {
   }
 }
 
+// -- data binding ------------------------------------------------------------------------
+
+const ACTIONS = new Set(["create", "update", "delete"]);
+
+/** A collection kept in sync with the messages of a model binding (docs/binding.md):
+ * `{action, pk, data}`, applied to `items` as they come. Made by `client.sync()`. */
+export class Sync {
+  constructor(client, topic, options = {}) {
+    this.client = client;
+    this.topic = topic;
+    this.options = options;
+    /** The rows, `{pk, ...data}` by pk, in order (the initial order, then creates last;
+     * or as `options.order` sorts them). The same Map throughout, changed in place. */
+    this.items = new Map();
+    this._buffer = null; // while a load runs: the messages that arrived meanwhile
+    this._loading = null; // the promise of the load that runs
+    this._again = false; // a gap came while loading: load once more
+    this._subscribedOnce = false;
+    let ready;
+    /** Resolves once the first state is in: at once with `initial` (or neither `initial`
+     * nor `load`), else after the first load. Never rejects: errors go to onError. */
+    this.ready = new Promise((resolve) => (ready = resolve));
+    this._ready = ready;
+    if (options.initial) {
+      this._fill(options.initial);
+      this._emit({ action: "load", reason: "initial" });
+    }
+    if (options.initial || !options.load) this._ready();
+    this.subscription = client.subscribe(topic, {
+      since: options.since,
+      onMessage: (data) => this._message(data),
+      onSubscribed: () => {
+        // After the subscription, so that no change falls between the state and the
+        // stream: what arrives while it loads is applied on top of it.
+        if (!this._subscribedOnce && options.load) this.reload("initial");
+        this._subscribedOnce = true;
+      },
+      onGap: (info) => {
+        if (options.load) this.reload("gap");
+        if (options.onGap) guarded(() => options.onGap(info));
+      },
+      onError: (error) => this._error(error),
+      onUnsubscribed: (reason) => {
+        if (options.onUnsubscribed) guarded(() => options.onUnsubscribed(reason));
+      },
+    });
+  }
+
+  /** Load the whole state again with `options.load`; messages that arrive meanwhile are
+   * applied on top of it. Resolves once done (at once without `load`). */
+  reload(reason = "reload") {
+    const load = this.options.load;
+    if (!load) return Promise.resolve();
+    if (this._loading) {
+      if (reason === "gap") this._again = true; // what is buffered may miss messages
+      return this._loading;
+    }
+    this._buffer = [];
+    this._loading = (async () => {
+      let rows;
+      try {
+        rows = await load();
+        if (!Array.isArray(rows)) throw new TypeError("sync(): load() must resolve with an array of rows");
+      } catch (error) {
+        this._error(error);
+        rows = null;
+      }
+      const buffer = this._buffer;
+      this._buffer = null;
+      this._loading = null;
+      if (rows) {
+        this.items.clear();
+        for (const row of rows) this._set(row);
+        for (const message of buffer) this._apply(message, false);
+        this._sort();
+        this._emit({ action: "load", reason });
+        this._ready();
+      } else {
+        // The load failed: the page keeps what it had, and the changes that came.
+        for (const message of buffer) this._apply(message, true);
+      }
+      if (this._again) {
+        this._again = false;
+        await this.reload("gap");
+      }
+    })();
+    return this._loading;
+  }
+
+  /** Stop following the topic; `items` stays as it is. */
+  unsubscribe() {
+    this.subscription.unsubscribe();
+  }
+
+  _fill(rows) {
+    for (const row of rows) this._set(row);
+    this._sort();
+  }
+
+  _set(row) {
+    if (row && typeof row === "object" && "pk" in row) this.items.set(row.pk, row);
+  }
+
+  _message(message) {
+    // Only a binding's messages: anything else published on the topic is not a change.
+    if (!message || typeof message !== "object" || !ACTIONS.has(message.action)) return;
+    if (!("pk" in message)) return;
+    if (this._buffer) this._buffer.push(message);
+    else this._apply(message, true);
+  }
+
+  _apply({ action, pk, data }, tell) {
+    const previous = this.items.get(pk);
+    let event;
+    if (action === "delete") {
+      if (previous === undefined) return; // never had it (it was not for this page)
+      this.items.delete(pk);
+      event = { action, pk, row: undefined, previous };
+    } else {
+      // An update of a row not held yet adds it: it may have just become visible.
+      const row = { ...data, pk };
+      this.items.set(pk, row);
+      event = { action: previous === undefined ? "create" : "update", pk, row, previous };
+    }
+    if (tell) {
+      this._sort();
+      this._emit(event);
+    }
+  }
+
+  _sort() {
+    const order = this.options.order;
+    if (!order) return;
+    const rows = [...this.items.values()].sort(order);
+    this.items.clear();
+    for (const row of rows) this.items.set(row.pk, row);
+  }
+
+  _emit(event) {
+    const onChange = this.options.onChange;
+    if (onChange) guarded(() => onChange(this.items, event));
+  }
+
+  _error(error) {
+    const onError = this.options.onError;
+    if (onError) guarded(() => onError(error));
+  }
+}
+
 // -- the client --------------------------------------------------------------------------
 
 /** A connection to a Courant topics endpoint, kept up by itself; made by `connect()`. */
@@ -417,6 +566,15 @@ export class Client {
     this._subscriptions.set(topic, subscription);
     if (this.state === "open") this._resubscribe(subscription);
     return subscription;
+  }
+
+  /** Keep a collection in sync with a model binding's messages on `topic`: `options`
+   * has `initial` (rows `{pk, ...}` the page has), `load` (a function that resolves with
+   * such rows, for the first state and after a gap), `order(a, b)`, `since`, and the
+   * handlers onChange(items, event), onGap(info), onError(error), onUnsubscribed(reason).
+   * Returns a `Sync`; see docs/binding.md. */
+  sync(topic, options = {}) {
+    return new Sync(this, topic, options);
   }
 
   /** Publish `data` (any JSON value) to `topic`: resolves with its `{epoch, offset}`. */
