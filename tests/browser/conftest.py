@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..live import Server, free_port, serve, server_env, uvicorn_command
+from ..live import ROOT, Server, free_port, serve, server_env, uvicorn_command
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -63,6 +63,19 @@ def expect(target: Any) -> Any:
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(target)
+
+
+#: Where the browser tests keep the screenshots they take (gitignored; CI keeps them as
+#: artifacts of the run).
+SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save what ``page`` shows, whole, as ``.artifacts/screenshots/<name>.png``."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    return path
 
 
 def new_room() -> str:

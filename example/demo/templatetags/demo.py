@@ -40,7 +40,7 @@ def avatar(name: str, label: bool = True) -> SafeString:
         )
     return format_html(
         '<span class="chip"><span class="avatar" style="--hue: {}" data-initials="{}"></span>'
-        "{}</span>",
+        '<span class="chip-name">{}</span></span>',
         hue(name),
         initials(name),
         name,

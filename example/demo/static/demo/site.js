@@ -134,15 +134,15 @@ if (ask && "Notification" in window && Notification.permission === "default") {
 }
 
 // The user's own topic: what the server wants this user to know, on every page.
-if (userId) {
-  client.subscribe(`user:${userId}`, {
-    onMessage(data) {
-      if (data && typeof data.title === "string") {
-        notify(data.title, data.body ?? "", { url: data.url || undefined });
-      }
-    },
-  });
-}
+const personal = userId
+  ? client.subscribe(`user:${userId}`, {
+      onMessage(data) {
+        if (data && typeof data.title === "string") {
+          notify(data.title, data.body ?? "", { url: data.url || undefined });
+        }
+      },
+    })
+  : null;
 
 // -- the design's avatar chip --------------------------------------------------------------
 
@@ -172,9 +172,12 @@ export function avatar(name, { label = true } = {}) {
     circle.title = name;
     return circle;
   }
+  const text = document.createElement("span");
+  text.className = "chip-name";
+  text.textContent = name;
   const chip = document.createElement("span");
   chip.className = "chip";
-  chip.append(circle, name);
+  chip.append(circle, text);
   return chip;
 }
 
@@ -190,4 +193,4 @@ function safely(callback) {
 }
 
 // For the browser console (and the browser tests).
-window.site = { client, online };
+window.site = { client, online, personal };
