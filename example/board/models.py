@@ -52,12 +52,11 @@ class Document(models.Model):
             return False
         return not self.locked or user.pk == self.author_id
 
-    def as_data(self) -> dict[str, Any]:
-        """The document as pages receive it (JSON-safe)."""
+    def as_card(self) -> dict[str, Any]:
+        """The document as the dashboard shows it, without its text (JSON-safe)."""
         return {
             "id": self.pk,
             "title": self.title,
-            "body": self.body,
             "author": {"id": self.author_id, "name": display_name(self.author)},
             "locked": self.locked,
             "revision": self.revision,
@@ -68,3 +67,7 @@ class Document(models.Model):
                 else {"id": self.updated_by_id, "name": display_name(self.updated_by)}
             ),
         }
+
+    def as_data(self) -> dict[str, Any]:
+        """The document as its page shows it, text included (JSON-safe)."""
+        return {**self.as_card(), "body": self.body}

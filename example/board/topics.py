@@ -1,11 +1,15 @@
-"""The board's topic class and RPC methods (Courant imports this module at start-up).
+"""The board's topics, binding and RPC methods (Courant imports this module at start-up).
 
 Each document has a topic, ``doc:<id>``. Its page subscribes with a presence meta
 ``{"mode": "reading" | "editing"}`` and is counted there; the dashboard subscribes to every
-document's topic without a meta, so it watches who is where without being counted. The
+document it shows without a meta, so it watches who is where without being counted. The
 server publishes the document's events there: ``saved`` and ``locked``
 (documents.py). Pages save through the RPC method ``board.save``, which checks the
 permission; nobody publishes to a document's topic from a client.
+
+The list of documents itself is ``board:docs``, fed by ``DocumentBinding``: every document
+created, renamed, locked or deleted (from the board, the admin or the shell) reaches the
+dashboards, which keep their cards with ``client.sync()``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from .documents import notify_author, save_document, set_locked
 from .models import BODY_MAX, TITLE_MAX, Document
 
 MODES = ("reading", "editing")
+#: The topic of the list of documents (DocumentBinding).
+DOCUMENTS = "board:docs"
 
 
 def _document_id(value: Any) -> int | None:
@@ -54,6 +60,28 @@ class DocumentTopic(courant.Topic):
             if document is None or not document.can_edit(user):
                 raise courant.Reject("this document is locked by its author", code="forbidden")
         return {"mode": mode, "name": display_name(user)}
+
+
+class DocumentBinding(courant.Binding):
+    """Every change of a document, as its dashboard card (no text: the dashboard shows
+    none), to ``board:docs``."""
+
+    model = Document
+
+    def topics(self, document: Document) -> list[str]:
+        return [DOCUMENTS]
+
+    def serialize(self, document: Document) -> dict[str, Any]:
+        return document.as_card()
+
+
+class DocumentList(courant.Topic):
+    """``board:docs``: the documents, for logged-in users; only the server publishes."""
+
+    pattern = DOCUMENTS
+
+    def can_subscribe(self, user: Any) -> bool:
+        return bool(user.is_authenticated)
 
 
 def _params(params: Any, *required: str) -> dict[str, Any]:
@@ -119,3 +147,11 @@ def opened(user: Any, params: Any) -> dict[str, bool]:
     if document is None:
         raise courant.Reject("there is no such document", code="not_found")
     return {"notified": notify_author(user, document, params["mode"])}
+
+
+@courant.method("board.documents")
+def documents(user: Any, params: Any) -> list[dict[str, Any]]:
+    """Every document's card, as ``client.sync("board:docs", {load})`` takes them: the
+    dashboard's state after a gap in ``board:docs``."""
+    _login(user)
+    return DocumentBinding().rows(Document.objects.select_related("author", "updated_by"))

@@ -4,30 +4,31 @@ from typing import cast
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from .models import BODY_MAX, TITLE_MAX, Document
+from .topics import DocumentBinding
 
-#: Documents per dashboard page. The dashboard follows one topic per document shown, and
-#: a connection follows at most COURANT["MAX_SUBSCRIPTIONS"] (100) topics, the site's own
-#: included: a page stays well under it.
+#: Documents per dashboard page. The dashboard follows one topic per document it shows,
+#: and a connection follows at most COURANT["MAX_SUBSCRIPTIONS"] (100) topics, the site's
+#: own included: a page stays well under it.
 PER_PAGE = 50
 
 
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    """The dashboard: documents, who has each open and how, live (board/dashboard.js)."""
+    """The dashboard: documents, who has each open and how, live (board/dashboard.js).
+    The page gets every document's card, kept live through ``board:docs``, and shows
+    ``PER_PAGE`` of them at a time (``?page=``)."""
     documents = Document.objects.select_related("author", "updated_by")
-    page = Paginator(documents, PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "board/index.html",
         {
-            "documents": [document.as_data() for document in page],
-            "page": page,
+            "documents": DocumentBinding().rows(documents),
+            "per_page": PER_PAGE,
             "title_max": TITLE_MAX,
         },
     )

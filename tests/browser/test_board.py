@@ -20,11 +20,10 @@ from typing import Any
 
 import pytest
 
-from ..live import ROOT, Server
+from ..live import Server
 from ..redis_support import REDIS_URL, delete_keys, new_prefix, require_redis, with_prefix
 from .conftest import ChatPage, expect, start_server
-
-SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
+from .conftest import screenshot as take_screenshot
 
 # The colors of board.css, as computed styles report them.
 GREEN = "rgb(31, 157, 85)"
@@ -48,9 +47,10 @@ RECORD_NOTIFICATIONS = """
 
 
 def screenshot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("() => window.scrollTo(0, 0)")  # the sticky bar stays on top
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    """conftest's screenshot, from the top: a page scrolled down (by a click on Save) would
+    show the sticky top bar over its middle in a full-page picture."""
+    page.evaluate("() => window.scrollTo(0, 0)")
+    take_screenshot(page, name)
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +163,46 @@ def test_the_dashboard_turns_red_yellow_green_as_someone_edits_reads_and_leaves(
     expect(card).to_have_attribute("data-state", "free")
     expect(badge).to_have_css("background-color", GREEN)
     expect(card.locator("[data-who]")).to_have_text("Nobody has it open")
+
+
+def test_documents_appear_change_and_go_live_on_every_dashboard(login):
+    bob = login("bob").open("/board/")
+    alice = login("alice")
+    title = new_title("Agenda")
+    doc = alice.new_document(title)  # and her page edits it
+    card = bob.card(doc)
+    expect(card.locator("[data-title]")).to_have_text(title)
+    expect(card).to_have_attribute("data-state", "editing")  # a new card follows it too
+    expect(card.locator("[data-who]")).to_have_text("Editing: Alice")
+
+    alice.page.get_by_label("Title").fill(f"{title} (final)")
+    alice.page.get_by_role("button", name="Save").click()
+    expect(card.locator("[data-title]")).to_have_text(f"{title} (final)")
+    expect(card.locator("[data-meta]")).to_contain_text("by Alice")
+    alice.page.get_by_label("Locked: only I can save it").check()
+    expect(card.locator("[data-lock]")).to_be_visible()
+
+    alice.page.goto(f"/admin/board/document/{doc}/delete/")  # alice is an admin
+    alice.page.get_by_role("button", name="Yes, I\u2019m sure").click()
+    expect(card).to_have_count(0)
+    # Its card stopped following the document's topic with it.
+    assert bob.page.evaluate(f"() => window.board.cards.has({doc})") is False
+
+
+def test_the_dashboard_pages_its_documents(login):
+    alice = login("alice").open("/board/")
+    pages = alice.page.evaluate(
+        """async () => {
+          const { pageOf } = await import("/static/board/state.js");
+          const rows = Array.from({ length: 120 }, (_, index) => index);
+          const summary = (found) => [found.shown[0], found.shown.length, found.page, found.pages];
+          return [1, 3, 9, 0, NaN].map((page) => summary(pageOf(rows, page, 50)))
+            .concat([summary(pageOf([], 1, 50))]);
+        }"""
+    )
+    # Page 9 is past the last: the last. Nothing to show is one empty page.
+    assert pages == [[0, 50, 1, 3], [100, 20, 3, 3], [100, 20, 3, 3], [0, 50, 1, 3],
+                     [0, 50, 1, 3], [None, 0, 1, 1]]  # fmt: skip
 
 
 def test_a_save_notifies_the_other_readers_and_shows_them_the_new_text(login):

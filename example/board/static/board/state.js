@@ -35,6 +35,14 @@ export function describe({ editing, reading }) {
   return parts.join(" · ") || "Nobody has it open";
 }
 
+// Page `page` (from 1) of `rows`, `perPage` a page: {shown, page, pages}. A page past the
+// last (documents were deleted meanwhile) shows the last.
+export function pageOf(rows, page, perPage) {
+  const pages = Math.max(1, Math.ceil(rows.length / perPage));
+  const number = Math.min(Math.max(1, Math.floor(page) || 1), pages);
+  return { shown: rows.slice((number - 1) * perPage, number * perPage), page: number, pages };
+}
+
 // Whether the user `userId` may save `doc` (the server checks again: board.save).
 export function canEdit(doc, userId) {
   return !doc.locked || doc.author.id === userId;
