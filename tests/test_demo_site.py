@@ -205,3 +205,45 @@ async def test_blog_posts_are_for_anyone_to_follow_and_nobody_to_publish():
         assert (await anonymous.ask("subscribe", topic="blog:posts"))["type"] == "subscribed"
         answer = await anonymous.ask("publish", topic="blog:posts", data={"title": "spam"})
         assert error(answer)[0] == "forbidden"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_readers_hear_of_published_posts_only_and_never_of_a_draft_content():
+    alice = await get_user_model().objects.acreate(username="alice-t", first_name="Alice")
+    async with Endpoint() as reader:  # anonymous: anyone may read
+        assert (await reader.ask("subscribe", topic="blog:posts"))["type"] == "subscribed"
+        draft = await Post.objects.acreate(title="Secret", body="s", author=alice, published=False)
+        assert await reader.receive_nothing()  # a new draft: withheld by can_receive
+        post = await Post.objects.acreate(title="Hello", body="b", author=alice)
+        created = (await reader.receive_json())["data"]
+        assert (created["action"], created["pk"]) == ("create", post.pk)
+        assert created["data"]["title"] == "Hello"
+        assert created["data"]["author"] == "Alice"
+        assert created["data"]["published"] is True
+
+        post.published = False
+        await post.asave()  # unpublished: readers are told, without its content
+        unpublished = (await reader.receive_json())["data"]
+        assert unpublished == {"action": "update", "pk": post.pk, "data": {"published": False}}
+        draft.title = "Secret, revised"
+        await draft.asave()
+        assert (await reader.receive_json())["data"]["data"] == {"published": False}
+        pk = draft.pk
+        await draft.adelete()
+        deleted = (await reader.receive_json())["data"]
+        assert deleted == {"action": "delete", "pk": pk, "data": {"published": False}}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_blog_posts_method_loads_the_published_posts_as_rows():
+    alice = await get_user_model().objects.acreate(username="alice-t")
+    await Post.objects.all().adelete()
+    older = await Post.objects.acreate(title="Older", body="a", author=alice)
+    await Post.objects.acreate(title="Draft", body="b", author=alice, published=False)
+    newer = await Post.objects.acreate(title="Newer", body="c", author=alice)
+    async with Endpoint() as ws:
+        rows = (await ws.ask("call", method="blog.posts"))["result"]
+    assert [(row["pk"], row["title"]) for row in rows] == [
+        (newer.pk, "Newer"),
+        (older.pk, "Older"),
+    ]

@@ -50,9 +50,9 @@ class Post(models.Model):
 
     def as_data(self) -> dict[str, Any]:
         """What a reader's page shows of the post, JSON-safe: rendered into the page at
-        first, then sent by PostBinding (topics.py) at each change."""
+        first, then sent by PostBinding (topics.py) at each change of a published post."""
         return {
-            "pk": self.pk,
+            "published": self.published,
             "title": self.title,
             "body": self.body,
             "author": display_name(self.author),

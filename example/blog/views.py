@@ -11,18 +11,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from .forms import PostForm
 from .models import Post
-
-#: Posts on the reader's page, the newest first.
-LATEST = 50
+from .topics import LATEST, PostBinding
 
 
 def index(request: HttpRequest) -> HttpResponse:
+    """Server-rendered, so the posts show at once (and without JavaScript); the rows go
+    into the page too, as the first state of its synced list."""
     posts = list(Post.objects.published().select_related("author")[:LATEST])
-    return render(
-        request,
-        "blog/index.html",
-        {"posts": posts, "initial": [post.as_data() for post in posts]},
-    )
+    return render(request, "blog/index.html", {"posts": posts, "rows": PostBinding().rows(posts)})
 
 
 # Staff only; anyone else is sent to the login page (the admin's decorator would send them

@@ -6,6 +6,7 @@ they look at are saved as screenshots (.artifacts/screenshots/)."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,137 @@ def server(live_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def online(chat: ChatPage) -> Any:
     """The nav's "N online" counter."""
     return chat.page.locator("[data-online]")
+
+
+# -- the live blog ---------------------------------------------------------------------------
+
+
+class Editor:
+    """Alice, staff, writing on the editor page (plain forms) and in the Django admin."""
+
+    def __init__(self, chat: ChatPage) -> None:
+        self.page = chat.page
+
+    def row(self, title: str) -> Any:
+        """The editor's table row of the post titled ``title``."""
+        return self.page.locator("tr", has=self.page.get_by_role("link", name=title, exact=True))
+
+    def write(self, title: str, body: str, *, published: bool = True) -> None:
+        self.page.goto("/blog/editor/new/")
+        self.page.get_by_label("Title").fill(title)
+        self.page.get_by_label("Body").fill(body)
+        self.page.get_by_label("Published").set_checked(published)
+        self.page.get_by_role("button", name="Publish").click()
+        self.page.wait_for_url("**/blog/editor/")
+
+    def edit(self, post: str, *, title: str | None = None, published: bool | None = None) -> None:
+        self.page.goto("/blog/editor/")
+        self.row(post).get_by_role("link", name="Edit", exact=True).click()
+        if title is not None:
+            self.page.get_by_label("Title").fill(title)
+        if published is not None:
+            self.page.get_by_label("Published").set_checked(published)
+        self.page.get_by_role("button", name="Save").click()
+        self.page.wait_for_url("**/blog/editor/")
+
+    def retitle_in_admin(self, title: str, new_title: str) -> None:
+        self.page.goto("/admin/blog/post/")
+        self.page.get_by_role("link", name=title, exact=True).click()
+        self.page.locator("#id_title").fill(new_title)
+        self.page.get_by_role("button", name="Save", exact=True).click()
+        self.page.wait_for_url("**/admin/blog/post/")
+
+    def delete(self, title: str) -> None:
+        self.page.goto("/blog/editor/")
+        self.row(title).get_by_role("link", name="Delete", exact=True).click()
+        self.page.get_by_role("button", name="Delete").click()
+        self.page.wait_for_url("**/blog/editor/")
+
+
+class Reader:
+    """A tab on the blog's reader page."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        page.wait_for_function("() => window.blog && window.blog.posts.subscription.subscribed")
+        page.evaluate("() => window.blog.posts.ready")
+
+    @property
+    def titles(self) -> Any:
+        return self.page.locator("[data-posts] [data-post]:not(.leaving) [data-title]")
+
+    def post(self, title: str) -> Any:
+        return self.page.locator("[data-posts] [data-post]:not(.leaving)").filter(
+            has=self.page.locator("[data-title]", has_text=re.compile(f"^{re.escape(title)}$"))
+        )
+
+    def held(self) -> str:
+        """Everything the page's synced list holds, as JSON."""
+        return str(self.page.evaluate("() => JSON.stringify([...window.blog.posts.items])"))
+
+
+def test_readers_see_posts_appear_change_and_vanish_as_the_editor_saves(
+    open_page, server, chromium
+):
+    tag = uuid.uuid4().hex[:6]
+    bob = Reader(open_page(server, "bob", "/blog/").page)
+    expect(bob.titles).to_contain_text(["Welcome to the live blog"])
+    # Anyone may read, logged in or not.
+    anonymous_context = chromium.new_context(base_url=server.http)
+    anonymous_page = anonymous_context.new_page()
+    anonymous_page.goto("/blog/")
+    anonymous = Reader(anonymous_page)
+    alice = Editor(open_page(server, "alice", "/blog/editor/"))
+
+    title = f"Fresh news {tag}"
+    alice.write(title, "Written on the editor page.")
+    for reader in (bob, anonymous):
+        expect(reader.titles.first).to_have_text(title)  # the newest first
+        expect(reader.post(title).locator("[data-body]")).to_have_text(
+            "Written on the editor page."
+        )
+    toast = bob.page.locator("[data-toast] .toast")
+    expect(toast.locator(".toast-title")).to_have_text("New post")
+    expect(toast.locator("p")).to_have_text(title)
+    screenshot(bob.page, "blog")
+
+    edited = f"Fresh news {tag}, edited in the admin"
+    alice.retitle_in_admin(title, edited)
+    for reader in (bob, anonymous):
+        expect(reader.post(edited)).to_have_count(1)
+        expect(reader.post(edited).locator("[data-edited]")).to_be_visible()
+        expect(reader.post(title)).to_have_count(0)
+
+    alice.edit(edited, published=False)  # back to a draft: gone from readers' pages
+    for reader in (bob, anonymous):
+        expect(reader.post(edited)).to_have_count(0)
+    alice.edit(edited, published=True)
+    expect(bob.post(edited)).to_have_count(1)
+
+    alice.delete(edited)
+    for reader in (bob, anonymous):
+        expect(reader.post(edited)).to_have_count(0)
+    expect(bob.titles).to_contain_text(["Welcome to the live blog"])  # the rest stays
+    assert edited not in bob.held()
+    anonymous_context.close()
+
+
+def test_a_draft_never_reaches_readers(open_page, server):
+    tag = uuid.uuid4().hex[:6]
+    bob = Reader(open_page(server, "bob", "/blog/").page)
+    alice = Editor(open_page(server, "alice", "/blog/editor/"))
+    alice.write(f"Secret plan {tag}", "Not for readers yet.", published=False)
+    alice.edit(f"Secret plan {tag}", title=f"Secret plan {tag}, revised")
+    alice.write(f"Public note {tag}", "For everyone.")
+    # Messages of a topic arrive in order: once the public note is shown, whatever the
+    # draft's saves sent has arrived too, and none of it says what the draft is.
+    expect(bob.titles.first).to_have_text(f"Public note {tag}")
+    assert "Secret plan" not in bob.held()
+    assert "Not for readers" not in bob.held()
+    expect(bob.post(f"Secret plan {tag}, revised")).to_have_count(0)
+    alice.delete(f"Public note {tag}")
+    alice.delete(f"Secret plan {tag}, revised")
+    expect(bob.post(f"Public note {tag}")).to_have_count(0)
 
 
 # -- the chat -------------------------------------------------------------------------------
@@ -63,9 +195,9 @@ def test_two_users_in_a_room_see_each_other_talk_and_type(open_page, server):
 
 def test_a_mention_notifies_the_user_on_whatever_page_they_are(open_page, server):
     """``@bob`` in a message reaches bob's own topic (user:<id>), which site.js follows on
-    every page: bob, on the status page, gets a toast linking to the room."""
+    every page: bob, reading the blog, gets a toast linking to the room."""
     room = new_room()
-    bob = open_page(server, "bob", "/status/")
+    bob = open_page(server, "bob", "/blog/")
     alice = open_page(server, "alice", f"/chat/{room}/")
     alice.wait_live("websocket")
     bob.page.wait_for_function("() => window.site.personal.subscribed")
@@ -106,7 +238,7 @@ def test_the_online_counter_follows_users_coming_and_going(open_page, server):
     alice = open_page(server, "alice", "/")
     expect(online(alice)).to_have_text("1 online")
     expect(alice.page.locator("[data-online-list]")).to_have_text("Alice")
-    bob = open_page(server, "bob", "/status/")
+    bob = open_page(server, "bob", "/blog/")
     expect(online(alice)).to_have_text("2 online")
     expect(online(bob)).to_have_text("2 online")
     expect(alice.page.locator("[data-online-list] .chip")).to_have_text(["Alice", "Bob"])
@@ -212,7 +344,8 @@ def test_the_status_page_shows_the_engine_and_live_counts(open_page, live_db, tm
 
 def test_the_demo_on_two_processes_linked_by_redis(open_page, live_db, tmp_path):
     """COURANT_ENGINE=redis://...: alice's process and bob's are different, and each
-    sees the other online and in the room; the status page counts its own process."""
+    sees the other online, in the room and on the blog; the status page counts its own
+    process."""
     require_redis()
     prefix = new_prefix()
     engine = {"ENGINE": with_prefix(REDIS_URL, prefix)}
@@ -243,6 +376,14 @@ def test_the_demo_on_two_processes_linked_by_redis(open_page, live_db, tmp_path)
             bob.say("from process b")
             expect(alice.texts).to_have_text(["from process b"])
             expect(alice.page.locator("[data-here]")).to_have_text("alice, bob")
+            # A post saved on process a reaches a reader on process b.
+            bob.page.goto("/blog/")
+            reader = Reader(bob.page)
+            title = f"Saved on process a {uuid.uuid4().hex[:6]}"
+            Editor(alice).write(title, "Read on process b.")
+            expect(reader.titles.first).to_have_text(title)
+            Editor(alice).delete(title)
+            expect(reader.post(title)).to_have_count(0)
             alice.close()
             bob.close()
     finally:

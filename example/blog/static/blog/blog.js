@@ -2,7 +2,9 @@
 // them live: it follows `blog:posts`, where PostBinding (blog/topics.py) sends every
 // change of a post, through courant.js's `client.sync()`, and makes the list show what
 // the synced collection holds. New posts appear, edited ones change, deleted or
-// unpublished ones vanish, each with a short highlight.
+// unpublished ones vanish, each with a short highlight. A draft comes as a row with
+// `published: false` and nothing else (the binding never sends a draft's content): it is
+// not shown, and a post that becomes one is removed.
 import { avatar, client, notify } from "../demo/site.js";
 
 const list = document.querySelector("[data-posts]");
@@ -67,12 +69,12 @@ function flash(item) {
   item.classList.add("highlight");
 }
 
-/** Make the list show `posts` (pk -> post), the newest first: add, change and remove
- * elements, highlighting what changed. */
+const newestFirst = (a, b) => b.created.localeCompare(a.created) || b.pk - a.pk;
+
+/** Make the list show the published rows of `posts` (pk -> row) in their order: add,
+ * change and remove elements, highlighting what changed. */
 function render(posts) {
-  const wanted = [...posts.values()].sort(
-    (a, b) => b.created.localeCompare(a.created) || b.pk - a.pk,
-  );
+  const wanted = [...posts.values()].filter((post) => post.published);
   const elements = new Map(
     [...list.querySelectorAll("[data-post]:not(.leaving)")].map((item) => [item.dataset.post, item]),
   );
@@ -106,12 +108,14 @@ for (const item of list.querySelectorAll("[data-post]")) {
 
 const posts = client.sync("blog:posts", {
   initial,
-  load: () => client.call("blog.posts"),
+  load: () => client.call("blog.posts"), // after a gap, and to catch up at first
+  // Drafts have no `created`: they go last, and are never shown.
+  order: (a, b) => (a.published && b.published ? newestFirst(a, b) : b.published - a.published),
   onChange(items, event) {
     render(items);
-    if (event?.action === "create" && items.has(event.pk)) {
-      const post = items.get(event.pk);
-      notify("New post", post.title, { tag: `post-${post.pk}`, url: `#post-${post.pk}` });
+    const { action, row, previous } = event;
+    if (row?.published && (action === "create" || (action === "update" && !previous.published))) {
+      notify("New post", row.title, { tag: `post-${row.pk}`, url: `#post-${row.pk}` });
     }
   },
 });
