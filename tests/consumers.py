@@ -136,3 +136,16 @@ class PresentConsumer(courant.JsonConsumer):
         else:
             self.track(topic, {"state": content["state"]})
         self.send_json("done")
+
+
+class ListenConsumer(courant.JsonConsumer):
+    """Joins topic ``<topic>`` verbatim (``/ws/listen/user:7/``) and sends each message's
+    data as JSON: a server-side ear on topics no client may subscribe to."""
+
+    async def connect(self) -> None:
+        self.accept()
+        await self.ajoin(self.kwargs["topic"])
+        self.send_json("listening")
+
+    async def topic_message(self, message: Message) -> None:
+        self.send_json(message.data)

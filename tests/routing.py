@@ -6,6 +6,7 @@ from .consumers import (
     BrokenConsumer,
     EchoConsumer,
     HookConsumer,
+    ListenConsumer,
     PresentConsumer,
     ResumeConsumer,
     SyncHookConsumer,
@@ -25,4 +26,5 @@ routes = [
     path("ws/track/<str:room>/", TrackingConsumer.as_asgi()),
     path("ws/resume/<str:room>/", ResumeConsumer.as_asgi()),
     path("ws/present/<str:room>/", PresentConsumer.as_asgi()),
+    path("ws/listen/<str:topic>/", ListenConsumer.as_asgi()),
 ]

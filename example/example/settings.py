@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "demo",
     "blog",
     "chat",
+    "board",
 ]
 
 MIDDLEWARE = [

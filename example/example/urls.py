@@ -11,5 +11,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("blog/", include("blog.urls")),
     path("chat/", include("chat.urls")),
+    path("board/", include("board.urls")),
     path("admin/", admin.site.urls),
 ]
