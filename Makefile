@@ -36,7 +36,7 @@ pytest: $(STAMP)
 	exit $$status
 
 # Courant against a bare ASGI app, Django Channels and python-socketio, side by side:
-# every scenario (fan-out and broadcast three times, for medians), about 40 minutes; needs
+# every scenario (fan-out and broadcast three times, for medians), about 45 minutes; needs
 # Redis at 127.0.0.1:6379. Peers are installed into bench/.venv-peers. Writes
 # bench/results/latest.json and latest.png, and the tables of docs/performance.md.
 bench: $(STAMP)
