@@ -160,3 +160,17 @@ def open_page(chromium: Browser) -> Iterator[Callable[[Server, str, str], ChatPa
         context.close()
     # An exception in a page's script is a failure even when the test saw what it wanted.
     assert [error for chat in pages for error in chat.errors] == []
+
+
+@pytest.fixture
+def page(chromium: Browser, server: Server) -> Iterator[Page]:
+    """A page of the module's ``server``, not logged in: where tests of courant.js's own
+    logic import the module. A script error on it fails the test."""
+    context = chromium.new_context(base_url=server.http)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/login/")  # any page of the site: the module is imported from there
+    yield page
+    context.close()
+    assert errors == []

@@ -9,34 +9,18 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ..live import ROOT, Browser, Server
-from .conftest import expect, start_server
+from ..live import Browser, Server
+from .conftest import expect, screenshot, start_server
 from .test_client_js import FAKE_SOCKETS, run
-
-SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def server(live_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with start_server(live_db, tmp_path_factory.mktemp("binding")) as running:
         yield running
-
-
-@pytest.fixture
-def page(chromium, server) -> Iterator[Any]:
-    """A page of the site (not logged in), for the client's own logic."""
-    context = chromium.new_context(base_url=server.http)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto("/login/")
-    yield page
-    context.close()
-    assert errors == []
 
 
 # The page of docs/binding.md: its module (todos/static/todos/tasks.js) keeps the list.
@@ -93,8 +77,7 @@ def test_a_synced_list_follows_admin_changes_and_skips_what_it_may_not_see(
     change = f"/admin/todos/task/{pk}/change/"
     admin_save(alice, change, {"owner": ids["alice"], "title": f"{shared}!", "done": "on"})
     expect(shown.filter(has_text=f"{shared}! (done)")).to_have_count(1)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"binding-sync-{transport}.png"))
+    screenshot(page, f"binding-sync-{transport}")
     admin_save(alice, f"/admin/todos/task/{pk}/delete/", {"post": "yes"})
     expect(shown.filter(has_text=shared)).to_have_count(0)
 

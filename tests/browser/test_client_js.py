@@ -23,18 +23,6 @@ def server(live_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield running
 
 
-@pytest.fixture
-def page(chromium, server) -> Iterator[Any]:
-    context = chromium.new_context(base_url=server.http)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto("/login/")  # any page of the site: the module is imported from there
-    yield page
-    context.close()
-    assert errors == []
-
-
 def run(page: Any, body: str) -> Any:
     """Run ``body`` (async JS with ``courant``, the module, in scope) and return its value."""
     return page.evaluate(f"async () => {{ const courant = await import({MODULE!r}); {body} }}")
