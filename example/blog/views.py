@@ -34,22 +34,22 @@ def editor(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 def create(request: HttpRequest) -> HttpResponse:
-    form = PostForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        form.instance.author = request.user
-        post = form.save()
-        messages.success(request, f"“{post.title}” saved: readers see it now.")
-        return redirect("blog:editor")
-    return render(request, "blog/form.html", {"form": form, "post": None})
+    return _post_form(request, None)
 
 
 @staff_required
 def edit(request: HttpRequest, pk: int) -> HttpResponse:
-    post = get_object_or_404(Post, pk=pk)
+    return _post_form(request, get_object_or_404(Post, pk=pk))
+
+
+def _post_form(request: HttpRequest, post: Post | None) -> HttpResponse:
+    """The editor's form for a new post (``post`` is None) or an existing one."""
     form = PostForm(request.POST or None, instance=post)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, f"“{post.title}” saved: readers see it now.")
+        if post is None:
+            form.instance.author = request.user
+        saved = form.save()
+        messages.success(request, f"“{saved.title}” saved: readers see it now.")
         return redirect("blog:editor")
     return render(request, "blog/form.html", {"form": form, "post": post})
 
