@@ -89,7 +89,37 @@ def settle(future: asyncio.Future[None], error: str | None = None) -> None:
             future.set_exception(ConnectionError(error))
 
 
-class Tally:
+class Receipts:
+    """One measured round's frames, as they arrive: a count per socket, and (socket, time,
+    frame) kept for the report. ``all_done`` is set once every socket has ``expect``."""
+
+    def __init__(self) -> None:
+        self.expect = 0  # frames each socket gets this round
+        self.counts: list[int] = []
+        self.frames: list[tuple[int, int, bytes]] = []
+        self.complete = 0
+        self.all_done = asyncio.Event()
+
+    def new_round(self, expect: int) -> asyncio.Event:
+        """Start counting again, for ``expect`` frames per socket."""
+        self.counts = [0] * len(self.counts)
+        self.frames, self.complete, self.expect = [], 0, expect
+        self.all_done = asyncio.Event()
+        if expect == 0 or not self.counts:
+            self.all_done.set()
+        return self.all_done
+
+    def keep(self, index: int, now: int, data: bytes) -> None:
+        """A measured frame reached socket ``index`` at ``now``."""
+        self.frames.append((index, now, data))
+        count = self.counts[index] = self.counts[index] + 1
+        if count == self.expect:
+            self.complete += 1
+            if self.complete == len(self.counts):
+                self.all_done.set()
+
+
+class Tally(Receipts):
     """What every socket of this process received.
 
     The receive path only counts and keeps (socket, time, frame): parsing, order and
@@ -98,18 +128,14 @@ class Tally:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.rooms: list[int] = []  # the room of each socket
         self.disconnected = 0  # by the server or the network, not by us
         self.closing = False
         # The measured round.
         self.round = 0
         self.tag = b"000"
-        self.expect = 0  # frames each socket gets this round
-        self.counts: list[int] = []
-        self.frames: list[tuple[int, int, bytes]] = []
-        self.complete = 0
         self.stale = 0  # frames of an earlier round
-        self.all_done = asyncio.Event()
         # The warm-up.
         self.warm: list[int] = []  # warm-up frames received, per socket
         self.warm_count = 0  # sockets with at least one
@@ -126,13 +152,8 @@ class Tally:
         return len(self.rooms) - 1
 
     def start_round(self, number: int, expect: int) -> asyncio.Event:
-        self.round, self.tag, self.expect = number, b"%03d" % (number % 1000), expect
-        self.counts = [0] * len(self.rooms)
-        self.frames, self.complete, self.stale = [], 0, 0
-        self.all_done = asyncio.Event()
-        if expect == 0 or not self.rooms:
-            self.all_done.set()
-        return self.all_done
+        self.round, self.tag, self.stale = number, b"%03d" % (number % 1000), 0
+        return self.new_round(expect)
 
     def text(self, index: int, data: bytes, now: int) -> None:
         kind = data[0] if data else 0
@@ -140,12 +161,7 @@ class Tally:
             if data[1:4] != self.tag:
                 self.stale += 1
                 return
-            self.frames.append((index, now, data))
-            count = self.counts[index] = self.counts[index] + 1
-            if count == self.expect:
-                self.complete += 1
-                if self.complete == len(self.counts):
-                    self.all_done.set()
+            self.keep(index, now, data)
         elif kind == WARMUP:
             self.last_warm = now
             got = self.warm[index] = self.warm[index] + 1
@@ -598,7 +614,7 @@ class Churner:
         self.closed = False
 
 
-class PresenceLoad(Driven):
+class PresenceLoad(Driven, Receipts):
     """Presence churn over Courant's topics endpoint, for the ``presence`` scenario.
 
     Commands (one JSON line each, as for :class:`LoadGenerator`):
@@ -635,7 +651,8 @@ class PresenceLoad(Driven):
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__()
+        Driven.__init__(self)
+        Receipts.__init__(self)
         self.gate = asyncio.Semaphore(config["concurrency"])
         self.connect_timeout: float = config["connect_timeout"]
         self.client, self.connector = choose_client(config["client"])
@@ -649,23 +666,14 @@ class PresenceLoad(Driven):
         # The measured round.
         self.round = 0
         self.measuring = False
-        self.counts: list[int] = []
-        self.frames: list[tuple[int, int, bytes]] = []
         self.expect = NOT_YET
-        self.complete = 0
-        self.all_done = asyncio.Event()
         self.churners: list[Churner] = []
 
     # -- receiving ------------------------------------------------------------------------
 
     def watcher_frame(self, index: int, data: bytes, now: int) -> None:
         if self.measuring:
-            self.frames.append((index, now, data))
-            count = self.counts[index] = self.counts[index] + 1
-            if count == self.expect:
-                self.complete += 1
-                if self.complete == len(self.counts):
-                    self.all_done.set()
+            self.keep(index, now, data)
             return
         try:
             frame = json.loads(data)
@@ -774,12 +782,8 @@ class PresenceLoad(Driven):
 
     def measure(self, number: int) -> None:
         self.round, self.measuring = number, True
-        self.counts = [0] * len(self.counts)
-        self.frames, self.complete, self.expect = [], 0, NOT_YET
-        self.all_done = asyncio.Event()
+        self.new_round(NOT_YET)
         self.churners = []
-        if not self.counts:
-            self.all_done.set()
 
     async def churn(
         self, number: int, start_ns: int, plan: list[tuple[float, str]], hold: float,
